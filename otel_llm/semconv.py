@@ -1,0 +1,270 @@
+"""Every telemetry name otel-llm emits: spans, attributes, metrics, units and buckets.
+
+GenAI names follow the OpenTelemetry semantic conventions v1.41. Names the released
+spec does not define carry the ``otel_llm.`` prefix. A rename is a change to this file
+only; ``docs/telemetry.md`` documents each name (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# ---------------------------------------------------------------------------
+# GenAI attributes (semconv v1.41)
+# ---------------------------------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+"""The operation: chat, text_completion, embeddings, generate_content, execute_tool."""
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+"""The model provider (openai, anthropic, ...); replaces the deprecated gen_ai.system."""
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+"""The model the caller asked for."""
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+"""Maximum number of tokens the model may generate."""
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+"""Sampling temperature."""
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+"""Nucleus sampling parameter."""
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+"""Top-k sampling parameter."""
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+"""Frequency penalty."""
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+"""Presence penalty."""
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+"""Stop sequences."""
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+"""Seed for reproducible sampling."""
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+"""Number of candidate completions requested (n); omitted when 1."""
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+"""Embedding encoding formats requested."""
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+"""True when the response is streamed."""
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+"""Provider's id of the completion."""
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+"""The model that actually served the request (often a dated snapshot)."""
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+"""Why generation stopped, one entry per choice."""
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+"""Seconds from the request to the first streamed chunk."""
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+"""Prompt tokens billed."""
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+"""Completion tokens billed."""
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+"""Input tokens served from the provider's prompt cache."""
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+"""Input tokens written to the provider's prompt cache."""
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+"""Output tokens spent on hidden reasoning."""
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+"""Metric attribute of gen_ai.client.token.usage: input or output."""
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+"""Requested output type: text, json, image, speech."""
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+"""Conversation (session/thread) id; spans and logs only, never metrics."""
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+"""Name of a tool the model called."""
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+"""Id of one tool call."""
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+"""Prompt messages as JSON; only with content capture on."""
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+"""Completion messages as JSON; only with content capture on."""
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
+"""Dimensions of returned embeddings."""
+
+# General attributes
+SERVER_ADDRESS: Final = "server.address"
+"""Host of the model endpoint."""
+SERVER_PORT: Final = "server.port"
+"""Port of the model endpoint."""
+ERROR_TYPE: Final = "error.type"
+"""Class of error: exception type name, HTTP status, ``cancelled`` or ``abandoned``."""
+EXCEPTION_MESSAGE: Final = "exception.message"
+"""Exception message on an exception event."""
+
+# Well-known values
+OP_CHAT: Final = "chat"
+"""gen_ai.operation.name for chat completions."""
+OP_TEXT_COMPLETION: Final = "text_completion"
+"""gen_ai.operation.name for legacy completions."""
+OP_EMBEDDINGS: Final = "embeddings"
+"""gen_ai.operation.name for embeddings."""
+OP_GENERATE_CONTENT: Final = "generate_content"
+"""gen_ai.operation.name for multimodal/responses-style generation."""
+OP_EXECUTE_TOOL: Final = "execute_tool"
+"""gen_ai.operation.name for a tool execution."""
+TOKEN_TYPE_INPUT: Final = "input"
+"""gen_ai.token.type for prompt tokens."""
+TOKEN_TYPE_OUTPUT: Final = "output"
+"""gen_ai.token.type for completion tokens."""
+ERROR_CANCELLED: Final = "cancelled"
+"""error.type of a stream whose task was cancelled or that was closed early."""
+ERROR_ABANDONED: Final = "abandoned"
+"""error.type of a stream that was garbage-collected before it finished."""
+FINISH_REASON_ERROR: Final = "error"
+"""finish reason recorded for an aborted stream."""
+
+# ---------------------------------------------------------------------------
+# otel-llm attributes (no name in the released spec)
+# ---------------------------------------------------------------------------
+STREAM_CHUNKS: Final = "otel_llm.stream.chunks"
+"""Number of chunks a stream delivered."""
+STREAM_TOKENS_PER_SECOND: Final = "otel_llm.stream.tokens_per_second"
+"""Output tokens per second after the first chunk."""
+TOKENIZER_NAME: Final = "otel_llm.tokenizer.name"
+"""Tokenizer name (cl100k_base, gpt2, ...)."""
+TOKENIZER_OPERATION: Final = "otel_llm.tokenizer.operation"
+"""encode, decode, count, truncate, chunk or apply_chat_template."""
+TOKENIZER_INPUT_CHARS: Final = "otel_llm.tokenizer.input.chars"
+"""Characters handed to the tokenizer."""
+TOKENIZER_TOKENS: Final = "otel_llm.tokenizer.tokens"
+"""Tokens produced (or consumed, for decode)."""
+TOKENIZER_MAX_TOKENS: Final = "otel_llm.tokenizer.max_tokens"
+"""Token budget of a truncate/chunk call."""
+TOKENIZER_TRUNCATED: Final = "otel_llm.tokenizer.truncated"
+"""True when input was cut: data loss."""
+TOKENIZER_ORIGINAL_TOKENS: Final = "otel_llm.tokenizer.original_tokens"
+"""Token count before truncation."""
+TOKENIZER_CHUNKS: Final = "otel_llm.tokenizer.chunks"
+"""Number of chunks a chunk operation produced."""
+TOKENIZER_ESTIMATED: Final = "otel_llm.tokenizer.estimated"
+"""True when a heuristic replaced the real tokenizer."""
+ROUTE_NAME: Final = "otel_llm.route.name"
+"""Router name."""
+ROUTE_CANDIDATES: Final = "otel_llm.route.candidates"
+"""Models the router could choose from."""
+ROUTE_REQUESTED_MODEL: Final = "otel_llm.route.requested_model"
+"""Model (or model group) the caller asked the router for."""
+ROUTE_SELECTED_MODEL: Final = "otel_llm.route.selected_model"
+"""Model the router finally served."""
+ROUTE_REASON: Final = "otel_llm.route.reason"
+"""Why the selected model was chosen."""
+ROUTE_ATTEMPTS: Final = "otel_llm.route.attempts"
+"""Number of generation attempts the route made."""
+ROUTE_FALLBACKS: Final = "otel_llm.route.fallbacks"
+"""Number of fallbacks the route took."""
+ROUTE_FALLBACK_FROM: Final = "otel_llm.route.fallback.from"
+"""Fallback event: model given up."""
+ROUTE_FALLBACK_TO: Final = "otel_llm.route.fallback.to"
+"""Fallback event: model tried next."""
+ROUTE_FALLBACK_REASON: Final = "otel_llm.route.fallback.reason"
+"""Fallback event: why (rate_limited, timeout, error, ...)."""
+CACHE_NAME: Final = "otel_llm.cache.name"
+"""Prompt/response cache name."""
+CACHE_HIT: Final = "otel_llm.cache.hit"
+"""Span attribute: true on a hit."""
+CACHE_RESULT: Final = "otel_llm.cache.result"
+"""Metric attribute: hit or miss."""
+INSTRUMENTATION_COMPONENT: Final = "otel_llm.component"
+"""Self-observability metric attribute: which part of otel-llm failed."""
+
+# ---------------------------------------------------------------------------
+# Span names and events
+# ---------------------------------------------------------------------------
+SPAN_TOKENIZER_PREFIX: Final = "tokenizer"
+"""Tokenizer spans are named ``tokenizer.{operation}``."""
+SPAN_ROUTE_PREFIX: Final = "route"
+"""Route spans are named ``route {router}``."""
+SPAN_CACHE_PREFIX: Final = "cache.lookup"
+"""Cache spans are named ``cache.lookup {cache}``."""
+EVENT_FALLBACK: Final = "otel_llm.route.fallback"
+"""Span event recorded on the route span for each fallback."""
+
+TOKENIZER_OPERATIONS: Final = frozenset(
+    {"encode", "decode", "count", "truncate", "chunk", "apply_chat_template"}
+)
+"""Allowed tokenizer operation names."""
+
+# ---------------------------------------------------------------------------
+# Metrics: names, units and explicit bucket boundaries
+# ---------------------------------------------------------------------------
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+"""Histogram (s): duration of a GenAI client operation."""
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+"""Histogram ({token}): tokens used, by gen_ai.token.type."""
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+"""Histogram (s): request start to first streamed chunk."""
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+"""Histogram (s): gap between consecutive streamed chunks."""
+METRIC_STREAM_ACTIVE: Final = "otel_llm.stream.active"
+"""UpDownCounter ({stream}): streams currently open."""
+METRIC_STREAM_TOKENS_PER_SECOND: Final = "otel_llm.stream.tokens_per_second"
+"""Histogram ({token}/s): output rate of finished streams."""
+METRIC_TOKENIZER_DURATION: Final = "otel_llm.tokenizer.duration"
+"""Histogram (s): tokenizer call duration."""
+METRIC_TOKENIZER_TOKENS: Final = "otel_llm.tokenizer.tokens"
+"""Histogram ({token}): tokens per tokenizer call."""
+METRIC_TOKENIZER_INPUT_CHARS: Final = "otel_llm.tokenizer.input.chars"
+"""Histogram ({char}): input characters per tokenizer call."""
+METRIC_TOKENIZER_CHUNKS: Final = "otel_llm.tokenizer.chunks"
+"""Histogram ({chunk}): chunks per chunk operation."""
+METRIC_TOKENIZER_TRUNCATIONS: Final = "otel_llm.tokenizer.truncations"
+"""Counter ({truncation}): inputs cut to fit a budget."""
+METRIC_TOKENIZER_ESTIMATES: Final = "otel_llm.tokenizer.estimates"
+"""Counter ({estimate}): token counts estimated by a heuristic."""
+METRIC_TOKENIZER_BUDGET_OVERFLOWS: Final = "otel_llm.tokenizer.budget_overflows"
+"""Counter ({overflow}): inputs that exceeded max_tokens."""
+METRIC_ROUTE_DURATION: Final = "otel_llm.route.duration"
+"""Histogram (s): whole routed request including fallbacks."""
+METRIC_ROUTE_SELECTIONS: Final = "otel_llm.route.selections"
+"""Counter ({selection}): models selected, by model and reason."""
+METRIC_ROUTE_FALLBACKS: Final = "otel_llm.route.fallbacks"
+"""Counter ({fallback}): fallbacks taken, by from/to model and reason."""
+METRIC_CACHE_LOOKUPS: Final = "otel_llm.cache.lookups"
+"""Counter ({lookup}): cache lookups by otel_llm.cache.result."""
+METRIC_INSTRUMENTATION_ERRORS: Final = "otel_llm.instrumentation.errors"
+"""Counter ({error}): telemetry failures swallowed so the app kept running."""
+METRIC_STREAMS_FINALIZED_BY_GC: Final = "otel_llm.stream.gc_finalized"
+"""Counter ({stream}): abandoned streams closed by the garbage collector."""
+
+UNIT_SECONDS: Final = "s"
+"""Unit of durations."""
+UNIT_TOKENS: Final = "{token}"
+"""Unit of token counts."""
+
+BUCKETS_OPERATION_DURATION: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+"""Semconv buckets for gen_ai.client.operation.duration."""
+BUCKETS_TOKEN_USAGE: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+"""Semconv buckets for gen_ai.client.token.usage."""
+BUCKETS_TIME_TO_FIRST_CHUNK: Final = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+"""Semconv buckets for gen_ai.client.operation.time_to_first_chunk."""
+BUCKETS_TIME_PER_OUTPUT_CHUNK: Final = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)  # fmt: skip
+"""Semconv buckets for gen_ai.client.operation.time_per_output_chunk."""
+BUCKETS_FAST_DURATION: Final = (
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+"""Buckets for in-process work (tokenizer, route decision, cache): 1 µs to 1 s."""
+BUCKETS_TOKENS_PER_SECOND: Final = (1, 5, 10, 20, 40, 60, 80, 100, 150, 200, 300, 500, 1000)
+"""Buckets for otel_llm.stream.tokens_per_second."""
+BUCKETS_COUNT: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+)  # fmt: skip
+"""Buckets for token, character and chunk counts of tokenizer calls."""
+
+# ---------------------------------------------------------------------------
+# Environment variables
+# ---------------------------------------------------------------------------
+ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""NO_CONTENT | SPAN_ONLY | EVENT_ONLY | SPAN_AND_EVENT (true/false accepted)."""
+ENV_LLM_PROMETHEUS_HOST: Final = "OTEL_LLM_PROMETHEUS_HOST"
+"""Bind address of the Prometheus pull endpoint (default 127.0.0.1)."""
+ENV_LLM_PROMETHEUS_PORT: Final = "OTEL_LLM_PROMETHEUS_PORT"
+"""Port of the Prometheus pull endpoint (default 9464)."""
+ENV_LLM_CONSOLE_COLOR: Final = "OTEL_LLM_CONSOLE_COLOR"
+"""auto | always | never: colour in the console trace tree."""
+ENV_LLM_METRIC_CARDINALITY_LIMIT: Final = "OTEL_LLM_METRIC_CARDINALITY_LIMIT"
+"""Series cap per instrument; extra series go to one overflow series."""
+ENV_LLM_INSTRUMENT: Final = "OTEL_LLM_INSTRUMENT"
+"""Comma list of libraries configure() instruments, ``all`` or ``none``."""
