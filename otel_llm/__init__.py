@@ -1,6 +1,45 @@
-"""otel-llm: OpenTelemetry-native instrumentation for Python LLM applications."""
+"""otel-llm: OpenTelemetry-native instrumentation for Python LLM applications.
+
+Spans, metrics and trace-correlated logs for the calls that decide an LLM app's latency,
+cost and correctness: tokenizer, generation, streaming, routing and prompt-cache lookups.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+
+from opentelemetry import trace as _trace
+
+from ._cache import CacheLookup, cache_lookup
+from ._configure import Telemetry, configure, shutdown
+from ._generation import Generation, generation
+from ._route import Route, route
+from ._stream import Stream, stream
+from ._tokenize import Tokenize, tokenize
+from ._traced import traced
+
+
+def current_trace_id() -> str | None:
+    """The active trace id as 32 lower-case hex digits (for support tickets), or None."""
+    ctx = _trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+__all__ = [
+    "CacheLookup",
+    "Generation",
+    "Route",
+    "Stream",
+    "Telemetry",
+    "Tokenize",
+    "__version__",
+    "cache_lookup",
+    "configure",
+    "current_trace_id",
+    "generation",
+    "route",
+    "shutdown",
+    "stream",
+    "tokenize",
+    "traced",
+]

@@ -268,3 +268,7 @@ ENV_LLM_METRIC_CARDINALITY_LIMIT: Final = "OTEL_LLM_METRIC_CARDINALITY_LIMIT"
 """Series cap per instrument; extra series go to one overflow series."""
 ENV_LLM_INSTRUMENT: Final = "OTEL_LLM_INSTRUMENT"
 """Comma list of libraries configure() instruments, ``all`` or ``none``."""
+
+# --- console helper additions ---
+COST_USD: Final = "otel_llm.cost.usd"
+"""Span attribute: estimated cost of the operation in US dollars."""

@@ -1,0 +1,358 @@
+"""``configure()``: build (or adopt) the tracer, meter and logger providers once per process."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import platform
+import socket
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+
+from . import __version__, _runtime
+from ._settings import Settings, resolve
+
+__all__ = ["Telemetry", "configure", "shutdown"]
+
+_log = logging.getLogger("otel_llm")
+_lock = threading.Lock()
+_current: Telemetry | None = None
+
+
+class Telemetry:
+    """Handle on the providers ``configure()`` set up: flush and shut them down."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+        owned: frozenset[str] = frozenset(),
+        prometheus_url: str | None = None,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.logger_provider = logger_provider
+        self.prometheus_url = prometheus_url
+        self._owned = owned
+        self._arguments = dict(arguments or {})
+        self._shut_down = False
+
+    @property
+    def enabled(self) -> bool:
+        """False for the no-op handle of a disabled SDK."""
+        return not self.settings.disabled
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Export everything buffered so far. True does not prove delivery (OTLP retries)."""
+        ok = True
+        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
+            if provider is not None:
+                try:
+                    ok = bool(provider.force_flush(timeout_millis)) and ok
+                except Exception:  # never raise into the app
+                    _log.debug("force_flush failed", exc_info=True)
+                    ok = False
+        return ok
+
+    def shutdown(self) -> None:
+        """Flush and stop the providers this handle created (adopted ones are left alone)."""
+        global _current
+        if self._shut_down:
+            return
+        self._shut_down = True
+        for kind, provider in (
+            ("traces", self.tracer_provider),
+            ("metrics", self.meter_provider),
+            ("logs", self.logger_provider),
+        ):
+            if provider is not None and kind in self._owned:
+                try:
+                    provider.shutdown()
+                except Exception:
+                    _log.debug("shutdown of %s provider failed", kind, exc_info=True)
+        with _lock:
+            if _current is self:
+                _current = None
+
+    def __repr__(self) -> str:
+        return f"Telemetry(service={self.settings.service_name!r}, enabled={self.enabled})"
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    environment: str | None = None,
+    disabled: bool | None = None,
+    traces_exporter: str | Iterable[str] | None = None,
+    metrics_exporter: str | Iterable[str] | None = None,
+    logs_exporter: str | Iterable[str] | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    otlp_headers: Mapping[str, str] | None = None,
+    prometheus_host: str | None = None,
+    prometheus_port: int | None = None,
+    sampler: str | None = None,
+    sampler_arg: float | None = None,
+    capture_content: str | None = None,
+    metric_cardinality_limit: int | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+) -> Telemetry:
+    """Set up OpenTelemetry for an LLM application and return its :class:`Telemetry` handle.
+
+    Every argument is optional; arguments override ``OTEL_*`` environment variables, which
+    override defaults (see ``docs/configuration.md``). Calling it again returns the same
+    handle (with a warning if the arguments differ). Providers the application installed
+    before are adopted, never replaced. With ``OTEL_SDK_DISABLED=true`` it returns a no-op
+    handle and every otel-llm API becomes a near-free no-op.
+    """
+    global _current
+    arguments = {k: v for k, v in locals().items() if v is not None}
+    settings = resolve(**arguments)
+    with _lock:
+        if _current is not None:
+            if arguments != _current._arguments:
+                _log.warning(
+                    "otel_llm.configure() was already called; the new arguments are ignored "
+                    "and the existing configuration is kept."
+                )
+            return _current
+        if settings.disabled:
+            _runtime.configure(enabled=False, capture=settings.capture_content)
+            _current = Telemetry(settings, arguments=arguments)
+            return _current
+        _current = _build(settings, arguments)
+        _runtime.configure(enabled=True, capture=settings.capture_content)
+        atexit.register(_current.shutdown)
+        return _current
+
+
+def shutdown() -> None:
+    """Flush and shut down what ``configure()`` set up; safe to call more than once."""
+    with _lock:
+        current = _current
+    if current is not None:
+        current.shutdown()
+
+
+def _resource(settings: Settings) -> Resource:
+    attributes: dict[str, Any] = {
+        "telemetry.distro.name": "otel-llm",
+        "telemetry.distro.version": __version__,
+        "host.name": socket.gethostname(),
+        "os.type": platform.system().lower(),
+        "process.pid": os.getpid(),
+        "process.runtime.name": platform.python_implementation().lower(),
+        "process.runtime.version": platform.python_version(),
+    }
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES / OTEL_SERVICE_NAME underneath these.
+    explicit: dict[str, Any] = dict(settings.resource_attributes)
+    explicit["service.name"] = settings.service_name
+    if settings.service_version:
+        explicit["service.version"] = settings.service_version
+    if settings.environment:
+        explicit["deployment.environment.name"] = settings.environment
+    return Resource(attributes).merge(Resource.create(explicit))
+
+
+def _sampler(settings: Settings) -> Sampler:
+    ratio = TraceIdRatioBased(settings.sampler_arg)
+    return {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "traceidratio": ratio,
+        "parentbased_always_on": ParentBased(ALWAYS_ON),
+        "parentbased_always_off": ParentBased(ALWAYS_OFF),
+        "parentbased_traceidratio": ParentBased(ratio),
+    }[settings.sampler]
+
+
+def _otlp_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if settings.otlp_headers:
+        kwargs["headers"] = dict(settings.otlp_headers)
+    if settings.otlp_endpoint:
+        endpoint = settings.otlp_endpoint.rstrip("/")
+        if settings.otlp_protocol == "http/protobuf":
+            endpoint = f"{endpoint}/v1/{signal}"
+        kwargs["endpoint"] = endpoint
+    return kwargs
+
+
+def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, int]]:
+    exporters: list[tuple[SpanExporter, int]] = []
+    for name in settings.traces_exporters:
+        if name == "otlp":
+            if settings.otlp_protocol == "http/protobuf":
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                    OTLPSpanExporter as HttpSpanExporter,
+                )
+
+                exporters.append((HttpSpanExporter(**_otlp_kwargs(settings, "traces")), 5000))
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                    OTLPSpanExporter as GrpcSpanExporter,
+                )
+
+                exporters.append((GrpcSpanExporter(**_otlp_kwargs(settings, "traces")), 5000))
+        elif name == "console":
+            from ._console import ConsoleTreeSpanExporter
+
+            exporters.append((ConsoleTreeSpanExporter(), 200))
+    return exporters
+
+
+def _metric_readers(settings: Settings) -> tuple[list[MetricReader], str | None]:
+    limits: dict[type, int] = {
+        kind: settings.metric_cardinality_limit
+        for kind in (
+            metrics.Counter,
+            metrics.UpDownCounter,
+            metrics.Histogram,
+            metrics.ObservableCounter,
+            metrics.ObservableUpDownCounter,
+            metrics.ObservableGauge,
+        )
+    }
+    readers: list[MetricReader] = []
+    prometheus_url = None
+    for name in settings.metrics_exporters:
+        if name == "otlp":
+            if settings.otlp_protocol == "http/protobuf":
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                    OTLPMetricExporter as HttpMetricExporter,
+                )
+
+                exporter: Any = HttpMetricExporter(**_otlp_kwargs(settings, "metrics"))
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                    OTLPMetricExporter as GrpcMetricExporter,
+                )
+
+                exporter = GrpcMetricExporter(**_otlp_kwargs(settings, "metrics"))
+            readers.append(PeriodicExportingMetricReader(exporter, cardinality_limits=limits))
+        elif name == "console":
+            from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+            readers.append(
+                PeriodicExportingMetricReader(ConsoleMetricExporter(), cardinality_limits=limits)
+            )
+        elif name == "prometheus":
+            from opentelemetry.exporter.prometheus import PrometheusMetricReader
+            from prometheus_client import start_http_server
+
+            try:
+                server, _thread = start_http_server(
+                    settings.prometheus_port, addr=settings.prometheus_host
+                )
+            except OSError as exc:  # port taken: keep the app running, say why
+                _log.warning(
+                    "Prometheus endpoint %s:%s could not start (%s); metrics are not served "
+                    "there. Set OTEL_LLM_PROMETHEUS_PORT to a free port.",
+                    settings.prometheus_host,
+                    settings.prometheus_port,
+                    exc,
+                )
+                continue
+            port = server.server_address[1]
+            prometheus_url = f"http://{settings.prometheus_host}:{port}/metrics"
+            readers.append(PrometheusMetricReader(cardinality_limits=limits))
+    return readers, prometheus_url
+
+
+def _log_exporters(settings: Settings) -> list[LogRecordExporter]:
+    exporters: list[LogRecordExporter] = []
+    for name in settings.logs_exporters:
+        if name == "otlp":
+            if settings.otlp_protocol == "http/protobuf":
+                from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+                    OTLPLogExporter as HttpLogExporter,
+                )
+
+                exporters.append(HttpLogExporter(**_otlp_kwargs(settings, "logs")))
+            else:
+                from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
+                    OTLPLogExporter as GrpcLogExporter,
+                )
+
+                exporters.append(GrpcLogExporter(**_otlp_kwargs(settings, "logs")))
+        elif name == "console":
+            exporters.append(ConsoleLogRecordExporter())
+    return exporters
+
+
+def _build(settings: Settings, arguments: Mapping[str, Any]) -> Telemetry:
+    resource = _resource(settings)
+    owned: set[str] = set()
+
+    existing_tp = trace.get_tracer_provider()
+    if isinstance(existing_tp, TracerProvider):
+        tracer_provider = existing_tp
+    else:
+        tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings))
+        for exporter, delay in _span_exporters(settings):
+            # Bounded queue, export on the processor's own thread: never on the caller's.
+            tracer_provider.add_span_processor(
+                BatchSpanProcessor(exporter, max_queue_size=2048, schedule_delay_millis=delay)
+            )
+        trace.set_tracer_provider(tracer_provider)
+        owned.add("traces")
+
+    existing_mp = metrics.get_meter_provider()
+    prometheus_url = None
+    if isinstance(existing_mp, MeterProvider):
+        meter_provider = existing_mp
+    else:
+        readers, prometheus_url = _metric_readers(settings)
+        meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        metrics.set_meter_provider(meter_provider)
+        owned.add("metrics")
+
+    existing_lp = _logs.get_logger_provider()
+    if isinstance(existing_lp, LoggerProvider):
+        logger_provider = existing_lp
+    else:
+        logger_provider = LoggerProvider(resource=resource)
+        for log_exporter in _log_exporters(settings):
+            logger_provider.add_log_record_processor(
+                BatchLogRecordProcessor(log_exporter, max_queue_size=2048)
+            )
+        _logs.set_logger_provider(logger_provider)
+        owned.add("logs")
+
+    return Telemetry(
+        settings,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider,
+        owned=frozenset(owned),
+        prometheus_url=prometheus_url,
+        arguments=arguments,
+    )
