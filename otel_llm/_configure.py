@@ -18,7 +18,15 @@ from opentelemetry.sdk._logs.export import (
     ConsoleLogRecordExporter,
     LogRecordExporter,
 )
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import (
+    Counter,
+    Histogram,
+    MeterProvider,
+    ObservableCounter,
+    ObservableGauge,
+    ObservableUpDownCounter,
+    UpDownCounter,
+)
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -37,6 +45,14 @@ from ._settings import Settings, resolve
 __all__ = ["Telemetry", "configure", "shutdown"]
 
 _log = logging.getLogger("otel_llm")
+_INSTRUMENTS = (
+    Counter,
+    UpDownCounter,
+    Histogram,
+    ObservableCounter,
+    ObservableUpDownCounter,
+    ObservableGauge,
+)
 _lock = threading.Lock()
 _current: Telemetry | None = None
 
@@ -230,17 +246,9 @@ def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, int]]:
 
 
 def _metric_readers(settings: Settings) -> tuple[list[MetricReader], str | None]:
-    limits: dict[type, int] = {
-        kind: settings.metric_cardinality_limit
-        for kind in (
-            metrics.Counter,
-            metrics.UpDownCounter,
-            metrics.Histogram,
-            metrics.ObservableCounter,
-            metrics.ObservableUpDownCounter,
-            metrics.ObservableGauge,
-        )
-    }
+    # A cap per instrument: past it, new attribute sets land in the one overflow series
+    # (otel.metric.overflow=true) the OTel spec describes, so memory stays bounded.
+    limits: dict[type, int] = {kind: settings.metric_cardinality_limit for kind in _INSTRUMENTS}
     readers: list[MetricReader] = []
     prometheus_url = None
     for name in settings.metrics_exporters:

@@ -1,0 +1,117 @@
+"""The ``otel-llm`` command: ``doctor``, ``demo`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from collections.abc import Sequence
+from urllib.parse import urlparse
+
+from ._settings import Settings, default_otlp_endpoint, resolve
+
+__all__ = ["main"]
+
+
+def _check_endpoint(settings: Settings, timeout: float = 2.0) -> tuple[bool, str]:
+    """Try a TCP connection to the OTLP endpoint; say what to do when it fails."""
+    endpoint = settings.otlp_endpoint or default_otlp_endpoint(settings.otlp_protocol)
+    parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    host = parsed.hostname or "localhost"
+    port = parsed.port or (4318 if settings.otlp_protocol == "http/protobuf" else 4317)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True, f"OTLP endpoint {host}:{port} accepts connections."
+    except OSError as exc:
+        return False, (
+            f"OTLP endpoint {host}:{port} is not reachable ({exc.strerror or exc}). "
+            "Start a collector (`docker compose up -d otel-collector`), or point "
+            "OTEL_EXPORTER_OTLP_ENDPOINT at one, or use OTEL_TRACES_EXPORTER=console "
+            "to print traces locally. The application keeps running either way: "
+            "telemetry is dropped after the exporter's retries."
+        )
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    settings = resolve()
+    report: dict[str, object] = {"configuration": settings.describe()}
+    uses_otlp = "otlp" in (
+        settings.traces_exporters + settings.metrics_exporters + settings.logs_exporters
+    )
+    ok = True
+    if uses_otlp and not settings.disabled:
+        ok, message = _check_endpoint(settings)
+        report["otlp check"] = {"ok": ok, "message": message}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("otel-llm doctor\n")
+        for key, value in settings.describe().items():
+            print(f"  {key:<20} {value}")
+        if "otlp check" in report:
+            check = report["otlp check"]
+            assert isinstance(check, dict)
+            print(f"\n  [{'ok' if check['ok'] else 'FAIL'}] {check['message']}")
+    return 0 if ok else 1
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        otlp=args.otlp,
+        seed=args.seed,
+    )
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``otel-llm``."""
+    parser = argparse.ArgumentParser(
+        prog="otel-llm", description="OpenTelemetry instrumentation for LLM applications."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    doctor = sub.add_parser(
+        "doctor", help="print the resolved configuration and check the OTLP endpoint"
+    )
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(func=_doctor)
+    demo = sub.add_parser(
+        "demo", help="run an instrumented LLM service against a local simulated model"
+    )
+    demo.add_argument("--requests", type=_positive, default=6, help="requests to send (default 6)")
+    demo.add_argument(
+        "--concurrency", type=_positive, default=2, help="concurrent requests (default 2)"
+    )
+    demo.add_argument(
+        "--otlp",
+        metavar="URL",
+        help="send telemetry to this OTLP endpoint instead (e.g. http://localhost:4318)",
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated model")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``otel-llm`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
