@@ -408,7 +408,7 @@ def _facts(span: ReadableSpan, glyphs: _Glyphs) -> list[tuple[str, Style]]:
         facts.append((f"{_format_count(chunks)} chunks", ""))
     rate = _number(attrs, semconv.STREAM_TOKENS_PER_SECOND)
     if rate is not None:
-        facts.append((f"{rate:,.1f} tok/s", ""))
+        facts.append((f"{rate:,.1f} tok/s" if rate < 100 else f"{rate:,.0f} tok/s", ""))
     reasons = attrs.get(semconv.GEN_AI_RESPONSE_FINISH_REASONS)
     if isinstance(reasons, (list, tuple)) and any(r != "stop" for r in reasons):
         style: Style = "red" if semconv.FINISH_REASON_ERROR in reasons else "yellow"

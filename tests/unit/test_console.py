@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -489,3 +490,11 @@ def test_spans_from_the_public_api_render(otel_capture: Capture) -> None:
     assert "cl100k_base · 1 tokens" in lines[3]
     assert lines[4].startswith("└─ chat b ")
     assert lines[4].endswith("openai b → b-1 · 3 in / 2 out tokens")
+
+
+def test_docs_example_matches_the_renderer(pipe: _Pipeline) -> None:
+    """The tree shown in docs/console.md is what the exporter really prints."""
+    _routed_trace(pipe)
+    page = (Path(__file__).parents[2] / "docs" / "console.md").read_text(encoding="utf-8")
+    example = page.split("```text\n", 1)[1].split("```", 1)[0]
+    assert example.splitlines()[1:] == pipe.text().splitlines()[1:-1]
