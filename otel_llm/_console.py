@@ -21,7 +21,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, Literal, TextIO
 
@@ -88,13 +88,6 @@ _ASCII: Final = _Glyphs("|- ", "`- ", "|  ", "   ", "->", "|", "u", "x", ">", ".
 _UNICODE_PROBE: Final = "├─└│→·µ✗↪…"
 
 
-@dataclass
-class _Buffer:
-    """Finished spans of one trace that wait for the trace's local root."""
-
-    spans: list[ReadableSpan] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class _Batch:
     """Spans of one trace ready to print, with a note when the trace is not complete."""
@@ -145,7 +138,8 @@ class ConsoleTreeSpanExporter(SpanExporter):
         self._max_spans = max_spans
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._traces: OrderedDict[int, _Buffer] = OrderedDict()
+        # Finished spans per trace id, oldest trace first, waiting for the local root.
+        self._traces: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
         self._span_count = 0
         self._evicted_traces = 0
         self._dropped_spans = 0
@@ -213,8 +207,8 @@ class ConsoleTreeSpanExporter(SpanExporter):
                 continue
             buffer = self._traces.get(ctx.trace_id)
             if buffer is None:
-                buffer = self._traces[ctx.trace_id] = _Buffer()
-            buffer.spans.append(span)
+                buffer = self._traces[ctx.trace_id] = []
+            buffer.append(span)
             self._span_count += 1
             if span.parent is None or span.parent.is_remote:
                 finished.append(ctx.trace_id)
@@ -230,9 +224,9 @@ class ConsoleTreeSpanExporter(SpanExporter):
         return ready
 
     def _pop(self, trace_id: int, note: str | None = None) -> _Batch:
-        buffer = self._traces.pop(trace_id)
-        self._span_count -= len(buffer.spans)
-        return _Batch(trace_id, buffer.spans, note)
+        spans = self._traces.pop(trace_id)
+        self._span_count -= len(spans)
+        return _Batch(trace_id, spans, note)
 
     def _drain(self, note: str) -> list[_Batch]:
         return [self._pop(trace_id, note) for trace_id in list(self._traces)]

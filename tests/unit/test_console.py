@@ -498,3 +498,41 @@ def test_docs_example_matches_the_renderer(pipe: _Pipeline) -> None:
     page = (Path(__file__).parents[2] / "docs" / "console.md").read_text(encoding="utf-8")
     example = page.split("```text\n", 1)[1].split("```", 1)[0]
     assert example.splitlines()[1:] == pipe.text().splitlines()[1:-1]
+
+
+def test_child_ending_after_its_root_in_the_same_batch_stays_in_the_tree() -> None:
+    """A batch holding a root and a child that ended after it prints one whole tree."""
+    provider = TracerProvider(shutdown_on_exit=False, id_generator=_SequentialIds())
+    tracer = provider.get_tracer("t")
+    root = tracer.start_span("handler", start_time=T0)
+    child = tracer.start_span(
+        "chat m", context=trace.set_span_in_context(root), start_time=T0 + 1 * MS
+    )
+    root.end(end_time=T0 + 2 * MS)
+    child.end(end_time=T0 + 5 * MS)  # e.g. a background stream finishing late
+    stream = io.StringIO()
+    exporter = ConsoleTreeSpanExporter(stream, color=False)
+    assert isinstance(root, ReadableSpan)
+    assert isinstance(child, ReadableSpan)
+    assert exporter.export([root, child]) is SpanExportResult.SUCCESS
+    assert HEADER_TIME.sub("", stream.getvalue()).splitlines()[1:3] == [
+        "handler    2.00ms",
+        "└─ chat m  4.00ms",
+    ]
+    assert exporter.buffered_spans == 0
+
+
+def test_each_local_root_of_a_shared_trace_prints_its_own_tree(pipe: _Pipeline) -> None:
+    """Two requests continuing one upstream trace print as two trees, one per local root."""
+    remote = SpanContext(
+        trace_id=0xABC, span_id=0x99, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
+    )
+    ctx = trace.set_span_in_context(NonRecordingSpan(remote))
+    for index in range(2):
+        server = pipe.start(f"POST /chat/{index}", index * 10 * MS, context=ctx)
+        _end(pipe.start(f"chat m{index}", index * 10 * MS + 1, server), index * 10 * MS + 2)
+        _end(server, index * 10 * MS + 3 * MS)
+    blocks = [b.splitlines() for b in pipe.text().split("\n\n") if b]
+    assert [len(b) for b in blocks] == [3, 3]
+    assert [b[1].split()[1] for b in blocks] == ["/chat/0", "/chat/1"]
+    assert [b[2].split()[2] for b in blocks] == ["m0", "m1"]
