@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= dev
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest demo clean
+.PHONY: venv test lint typecheck pytest docs demo clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,10 @@ typecheck: venv
 pytest: venv
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir .site
+
+test: lint typecheck docs pytest
 
 demo: venv
 	$(BIN)/otel-llm demo

@@ -41,6 +41,7 @@ from opentelemetry.sdk.trace.sampling import (
 
 from . import __version__, _runtime
 from ._settings import Settings, resolve
+from .semconv import ENV_LLM_INSTRUMENT
 
 __all__ = ["Telemetry", "configure", "shutdown"]
 
@@ -140,6 +141,7 @@ def configure(
     capture_content: str | None = None,
     metric_cardinality_limit: int | None = None,
     resource_attributes: Mapping[str, str] | None = None,
+    instrument: bool | Iterable[str] | None = None,
 ) -> Telemetry:
     """Set up OpenTelemetry for an LLM application and return its :class:`Telemetry` handle.
 
@@ -148,10 +150,14 @@ def configure(
     handle (with a warning if the arguments differ). Providers the application installed
     before are adopted, never replaced. With ``OTEL_SDK_DISABLED=true`` it returns a no-op
     handle and every otel-llm API becomes a near-free no-op.
+
+    ``instrument`` picks the libraries to auto-instrument: ``True`` (default: every
+    supported library that is installed, or ``OTEL_LLM_INSTRUMENT``), ``False``, or names
+    such as ``["openai", "tiktoken"]``. ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` wins.
     """
     global _current
     arguments = {k: v for k, v in locals().items() if v is not None}
-    settings = resolve(**arguments)
+    settings = resolve(**{k: v for k, v in arguments.items() if k != "instrument"})
     with _lock:
         if _current is not None:
             if arguments != _current._arguments:
@@ -167,7 +173,27 @@ def configure(
         _current = _build(settings, arguments)
         _runtime.configure(enabled=True, capture=settings.capture_content)
         atexit.register(_current.shutdown)
-        return _current
+    _auto_instrument(instrument)
+    return _current
+
+
+def _auto_instrument(choice: bool | Iterable[str] | None) -> None:
+    from . import instrumentation
+
+    if choice is None:
+        raw = os.environ.get(ENV_LLM_INSTRUMENT, "all").strip().lower()
+        choice = raw not in ("none", "false", "0") and (
+            True if raw in ("all", "true", "1", "") else [n.strip() for n in raw.split(",")]
+        )
+    if choice is False:
+        return
+    libraries = None if choice is True else [str(name) for name in choice]
+    if libraries is not None:
+        unknown = sorted(set(libraries) - set(instrumentation.INSTRUMENTORS))
+        if unknown:
+            supported = ", ".join(instrumentation.INSTRUMENTORS)
+            raise ValueError(f"cannot instrument {unknown}; supported: {supported}")
+    instrumentation.instrument(libraries)
 
 
 def shutdown() -> None:

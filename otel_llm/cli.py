@@ -67,6 +67,38 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _run(args: argparse.Namespace) -> int:
+    """Exec the command under ``opentelemetry-instrument`` with otel-llm's distro selected."""
+    import os
+    import shutil
+
+    command = [c for c in args.command_line if c != "--"] if args.command_line else []
+    if not command:
+        print("otel-llm run: give a command, e.g. otel-llm run -- python app.py", file=sys.stderr)
+        return 2
+    launcher = shutil.which("opentelemetry-instrument")
+    if launcher is None:
+        print("otel-llm run: opentelemetry-instrument is not on PATH; reinstall otel-llm "
+              "(it comes with opentelemetry-instrumentation).", file=sys.stderr)  # fmt: skip
+        return 2
+    env = dict(os.environ)
+    # Select ours even when opentelemetry-distro is installed too.
+    env.setdefault("OTEL_PYTHON_DISTRO", "otel_llm")
+    env.setdefault("OTEL_PYTHON_CONFIGURATOR", "otel_llm")
+    if args.service_name:
+        env["OTEL_SERVICE_NAME"] = args.service_name
+    if args.exporter:
+        for signal in ("TRACES", "METRICS", "LOGS"):
+            value = args.exporter
+            if args.exporter == "prometheus":
+                value = "prometheus" if signal == "METRICS" else "none"
+            env[f"OTEL_{signal}_EXPORTER"] = value
+    if args.endpoint:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.endpoint
+    os.execvpe(launcher, [launcher, *command], env)
+    return 0  # pragma: no cover - exec does not return
+
+
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -99,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated model")
     demo.set_defaults(func=_demo)
+    run = sub.add_parser(
+        "run",
+        help="run a Python program auto-instrumented: otel-llm run -- python app.py",
+        description="Runs COMMAND with OpenTelemetry auto-instrumentation and otel-llm's "
+        "configuration (the same as opentelemetry-instrument with the otel-llm distro).",
+    )
+    run.add_argument("--service-name", help="service.name of the program")
+    run.add_argument(
+        "--exporter",
+        choices=("otlp", "console", "prometheus", "none"),
+        help="shortcut for OTEL_{TRACES,METRICS,LOGS}_EXPORTER (prometheus: metrics only)",
+    )
+    run.add_argument("--endpoint", help="OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)")
+    run.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    run.set_defaults(func=_run)
     return parser
 
 
