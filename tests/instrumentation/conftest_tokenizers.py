@@ -8,7 +8,10 @@ tests see pristine library classes.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +63,92 @@ def build_hf_tokenizer(directory: Path) -> Any:
     )
     tok.chat_template = CHAT_TEMPLATE
     return tok
+
+
+# -- a local OpenAI-compatible server (litellm tests) -----------------------------------------
+SERVED_MODEL = "gpt-4o-mini-2024-07-18"
+"""The dated model the local server says it served."""
+REPLY = ["Hello", " from", " fake", " server"]
+"""The streamed reply; joined, the non-streamed one."""
+
+
+class _OpenAIHandler(BaseHTTPRequestHandler):
+    """``/ok/v1/chat/completions``: JSON or SSE; ``/ratelimited/...``: 429."""
+
+    server: OpenAIServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output quiet."""
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
+        self.server.requests.append((self.path, body))
+        if self.path.startswith("/ratelimited/"):
+            error = {"message": "Rate limit reached", "type": "rate_limit_error"}
+            self._send(429, {"error": error}, {"retry-after": "0"})
+            return
+        base = {"id": "chatcmpl-local1", "created": 1700000000, "model": SERVED_MODEL}
+        usage = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": "".join(REPLY)}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            self._send(200, {**base, "object": "chat.completion", "choices": [choice],
+                             "usage": usage}, {})  # fmt: skip
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        base["object"] = "chat.completion.chunk"
+        deltas = [{"role": "assistant", "content": ""}] + [{"content": part} for part in REPLY]
+        chunks = [
+            {**base, "choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas
+        ]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**base, "choices": [], "usage": usage})
+        for chunk in chunks:
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b"data: [DONE]\n\n")
+
+
+class OpenAIServer(ThreadingHTTPServer):
+    """A real HTTP server on 127.0.0.1 speaking the chat completions API."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _OpenAIHandler)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    @property
+    def port(self) -> int:
+        """The ephemeral port it listens on."""
+        return int(self.server_address[1])
+
+    def url(self, prefix: str) -> str:
+        """Base URL of one behaviour: ``ok`` or ``ratelimited``."""
+        return f"http://127.0.0.1:{self.port}/{prefix}/v1"
+
+
+@contextmanager
+def openai_server() -> Iterator[OpenAIServer]:
+    """Serve the fake OpenAI API in a thread; shut it down afterwards."""
+    server = OpenAIServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
