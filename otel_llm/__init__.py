@@ -10,12 +10,14 @@ __version__ = "0.1.0"
 
 from opentelemetry import trace as _trace
 
+from ._attributes import attributes
 from ._cache import CacheLookup, cache_lookup
 from ._configure import Telemetry, configure, shutdown
 from ._generation import Generation, generation
 from ._route import Route, route
 from ._stream import Stream, stream
 from ._tokenize import Tokenize, tokenize
+from ._tool import Tool, tool
 from ._traced import traced
 
 
@@ -32,7 +34,9 @@ __all__ = [
     "Stream",
     "Telemetry",
     "Tokenize",
+    "Tool",
     "__version__",
+    "attributes",
     "cache_lookup",
     "configure",
     "current_trace_id",
@@ -41,5 +45,6 @@ __all__ = [
     "shutdown",
     "stream",
     "tokenize",
+    "tool",
     "traced",
 ]

@@ -40,6 +40,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 
 from . import __version__, _runtime
+from ._attributes import AttributesSpanProcessor
 from ._settings import Settings, resolve
 from .semconv import ENV_LLM_INSTRUMENT
 
@@ -358,6 +359,7 @@ def _build(settings: Settings, arguments: Mapping[str, Any]) -> Telemetry:
             )
         trace.set_tracer_provider(tracer_provider)
         owned.add("traces")
+    tracer_provider.add_span_processor(AttributesSpanProcessor())
 
     existing_mp = metrics.get_meter_provider()
     prometheus_url = None

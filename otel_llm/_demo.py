@@ -151,7 +151,7 @@ async def _workload(base_url: str, requests: int, concurrency: int, seed: int) -
             if len(ids) > len(kept):
                 truncation.set_truncated(original_tokens=len(ids))
         prompt = encoding.decode(kept)
-        messages = [
+        messages: list[Any] = [
             {"role": "system", "content": "Summarise the document in two sentences."},
             {"role": "user", "content": prompt},
         ]
@@ -162,7 +162,7 @@ async def _workload(base_url: str, requests: int, concurrency: int, seed: int) -
                 try:
                     stream = await client.chat.completions.create(
                         model=model,
-                        messages=messages,  # type: ignore[arg-type]
+                        messages=messages,
                         stream=True,
                         stream_options={"include_usage": True},
                         max_tokens=64,

@@ -144,8 +144,12 @@ class SimulatedModelServer:
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
-                base = {"id": ident, "object": "chat.completion.chunk", "model": served}
-                base["created"] = int(time.time())
+                base: dict[str, Any] = {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": served,
+                }
 
                 def event(payload: dict[str, Any] | str) -> None:
                     data = payload if isinstance(payload, str) else json.dumps(payload)

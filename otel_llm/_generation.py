@@ -10,6 +10,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from . import semconv
+from ._attributes import current_feature
 from ._operation import Attributes, Operation
 from ._runtime import GENERATION_KEY, ROUTE_KEY, RT
 
@@ -65,6 +66,7 @@ class Generation(Operation):
     __slots__ = (
         "_attributes",
         "_child_recorded",
+        "_feature",
         "_in_process",
         "_input_tokens",
         "_model",
@@ -121,6 +123,7 @@ class Generation(Operation):
         self._outer: Generation | None = None
         self._child_recorded = False
         self._in_process = in_process
+        self._feature = current_feature()
 
     def _span_kind(self) -> SpanKind:
         return SpanKind.INTERNAL if self._in_process else SpanKind.CLIENT
@@ -239,6 +242,8 @@ class Generation(Operation):
         if self._child_recorded:
             return
         attrs = self._metric_attrs
+        if self._feature is not None:
+            attrs[semconv.FEATURE] = self._feature
         if self._response_model:
             attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._response_model
         ctx = self._ctx

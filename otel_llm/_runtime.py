@@ -128,6 +128,17 @@ class Instruments:
             unit="{error}",
             description="Telemetry failures swallowed so the application kept running.",
         )
+        self.tool_duration: Histogram = h(
+            semconv.METRIC_TOOL_DURATION,
+            unit=semconv.UNIT_SECONDS,
+            description="Tool execution duration.",
+            explicit_bucket_boundaries_advisory=semconv.BUCKETS_FAST_DURATION,
+        )
+        self.stream_outcomes: Counter = c(
+            semconv.METRIC_STREAM_OUTCOMES,
+            unit="{stream}",
+            description="Finished streams by outcome: completed, error, cancelled, abandoned.",
+        )
         self.streams_gc_finalized: Counter = c(
             semconv.METRIC_STREAMS_FINALIZED_BY_GC,
             unit="{stream}",

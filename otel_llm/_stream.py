@@ -141,6 +141,12 @@ class Stream(Generation):
             instruments.stream_tokens_per_second.record(rate, self._metric_attrs, context=self._ctx)
         if self._per_chunk is not None:
             instruments.stream_active.add(-1, self._active_attrs, context=self._ctx)
+        outcome = self._error_type or "completed"
+        if outcome not in (semconv.ERROR_CANCELLED, semconv.ERROR_ABANDONED, "completed"):
+            outcome = "error"
+        instruments.stream_outcomes.add(
+            1, {**self._active_attrs, semconv.STREAM_OUTCOME: outcome}, context=self._ctx
+        )
         super()._on_end(duration)
 
     # -- iterator adapters -------------------------------------------------------------

@@ -40,6 +40,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from . import _runtime
+from ._attributes import AttributesSpanProcessor
 
 __all__ = ["Capture", "MetricPoint", "install", "otel_capture"]
 
@@ -172,6 +173,7 @@ def install() -> Capture:
         resource = Resource.create({"service.name": "otel-llm-tests"})
         span_exporter = InMemorySpanExporter()
         tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(AttributesSpanProcessor())
         tracer_provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         reader = InMemoryMetricReader(preferred_temporality=_DELTA)
         meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
