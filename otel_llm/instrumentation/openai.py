@@ -1,0 +1,660 @@
+"""openai instrumentation: chat, legacy completions, embeddings and the Responses API.
+
+A thin adapter: each wrapped SDK method becomes a ``Generation`` (or, with ``stream=True``,
+a ``Stream`` whose proxy replaces the SDK's stream object), so telemetry is identical to the
+manual ``otel_llm.generation()`` / ``otel_llm.stream()`` API. What is wrapped, sync and async:
+
+- ``chat.completions.create`` / ``.parse`` (and ``.stream()``, which calls ``create``),
+- ``completions.create`` (legacy text completions),
+- ``embeddings.create``,
+- ``responses.create`` / ``.parse`` (and ``.stream()``, which calls ``create``),
+- ``close()`` of the ``.stream()`` helper objects, which close the HTTP response directly:
+  the wrapper closes our stream proxy too, so an early exit is ``cancelled``, not a GC.
+
+Usage is read from the response or the final stream chunk; a stream without usage
+(``stream_options={"include_usage": True}`` not set) records no token counts rather than
+invented ones. Errors keep the SDK's exception class as ``error.type`` (``RateLimitError``,
+``InternalServerError``, ``APITimeoutError``, ``APIConnectionError``, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+from opentelemetry.instrumentation.utils import unwrap
+
+from .. import semconv
+from .._generation import Generation
+from .._runtime import RT, report_error
+from .._stream import Stream
+
+__all__ = ["OpenAIInstrumentor"]
+
+_log = logging.getLogger(__name__)
+_COMPONENT = "instrumentation.openai"
+PROVIDER = "openai"
+"""``gen_ai.provider.name`` of every openai call."""
+
+
+# -- reading SDK objects ----------------------------------------------------------------
+def _given(value: Any) -> Any:
+    """``value``, or None for the SDK's "not given" sentinels (``NOT_GIVEN``, ``omit``)."""
+    if value is None or type(value).__name__ in ("NotGiven", "Omit"):
+        return None
+    return value
+
+
+def _get(obj: Any, name: str) -> Any:
+    """An attribute of an SDK model or a key of a dict (request params are dicts)."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        try:
+            result = dump(exclude_unset=True)
+            return result if isinstance(result, dict) else {}
+        except Exception:
+            return {}
+    return {}
+
+
+def _server(instance: Any) -> tuple[str | None, int | None]:
+    """``server.address`` / ``server.port`` from the client's base URL."""
+    try:
+        url = instance._client.base_url
+        host = str(url.host) or None
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return host, int(port)
+    except Exception:
+        return None, None
+
+
+def _output_type(fmt: Any) -> str | None:
+    if isinstance(fmt, type):  # a pydantic class given to .parse()
+        return "json"
+    kind = _get(fmt, "type") if fmt is not None else None
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    return "text" if kind == "text" else None
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    parts: list[dict[str, Any]] = []
+    for item in content if isinstance(content, (list, tuple)) else [content]:
+        data = _as_dict(item)
+        kind = data.get("type")
+        if kind in ("text", "input_text", "output_text"):
+            parts.append({"type": "text", "content": data.get("text", "")})
+        elif kind == "refusal":
+            parts.append({"type": "text", "content": data.get("refusal", "")})
+        else:
+            parts.append({"type": str(kind or "unknown")})
+    return parts
+
+
+def _tool_call_parts(calls: Any) -> list[dict[str, Any]]:
+    parts = []
+    for call in calls or []:
+        data = _as_dict(call)
+        function = _as_dict(data.get("function"))
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": data.get("id"),
+                "name": function.get("name"),
+                "arguments": function.get("arguments"),
+            }
+        )
+    return parts
+
+
+def _chat_messages(messages: Any) -> list[dict[str, Any]]:
+    """Chat request messages in the semconv ``gen_ai.input.messages`` shape."""
+    result = []
+    for message in messages or []:
+        data = _as_dict(message)
+        role = str(data.get("role") or "user")
+        if role == "tool":
+            parts: list[dict[str, Any]] = [
+                {
+                    "type": "tool_call_response",
+                    "id": data.get("tool_call_id"),
+                    "response": data.get("content"),
+                }
+            ]
+        else:
+            parts = _parts(data.get("content")) + _tool_call_parts(data.get("tool_calls"))
+        result.append({"role": role, "parts": parts})
+    return result
+
+
+# -- one description per API ----------------------------------------------------------
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Api:
+    """How one SDK method maps onto a generation."""
+
+    operation: str
+    params: Callable[[Mapping[str, Any]], Params]
+    response: Callable[[Generation, Any], None]
+    chunks: Callable[[Mapping[str, Any]], Callable[[Stream, Any], None]] | None = None
+    inputs: Callable[[Mapping[str, Any]], Any] | None = None
+
+
+def _sampling(kwargs: Mapping[str, Any], max_tokens: Any) -> Params:
+    stop = _given(kwargs.get("stop"))
+    return {
+        "max_tokens": max_tokens,
+        "temperature": _given(kwargs.get("temperature")),
+        "top_p": _given(kwargs.get("top_p")),
+        "frequency_penalty": _given(kwargs.get("frequency_penalty")),
+        "presence_penalty": _given(kwargs.get("presence_penalty")),
+        "seed": _given(kwargs.get("seed")),
+        "stop_sequences": stop,
+        "choice_count": _given(kwargs.get("n")),
+    }
+
+
+def _chat_params(kwargs: Mapping[str, Any]) -> Params:
+    max_tokens = _given(kwargs.get("max_completion_tokens")) or _given(kwargs.get("max_tokens"))
+    params = _sampling(kwargs, max_tokens)
+    params["output_type"] = _output_type(_given(kwargs.get("response_format")))
+    return params
+
+
+def _completion_params(kwargs: Mapping[str, Any]) -> Params:
+    return _sampling(kwargs, _given(kwargs.get("max_tokens")))
+
+
+def _embedding_params(kwargs: Mapping[str, Any]) -> Params:
+    return {"encoding_formats": _given(kwargs.get("encoding_format"))}
+
+
+def _responses_params(kwargs: Mapping[str, Any]) -> Params:
+    text = _given(kwargs.get("text"))
+    fmt = _given(kwargs.get("text_format")) or (_get(text, "format") if text else None)
+    return {
+        "max_tokens": _given(kwargs.get("max_output_tokens")),
+        "temperature": _given(kwargs.get("temperature")),
+        "top_p": _given(kwargs.get("top_p")),
+        "output_type": _output_type(fmt),
+    }
+
+
+class Usage(TypedDict, total=False):
+    """Token counts in ``Generation.set_response`` keyword form."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    reasoning_output_tokens: int
+
+
+def _usage(usage: Any, input_key: str, output_key: str, details: tuple[str, str]) -> Usage:
+    """Token counts of an SDK usage object (absent counts are left out, never invented)."""
+    if usage is None:
+        return {}
+    counts: Usage = {}
+    value = _get(usage, input_key)
+    if isinstance(value, int):
+        counts["input_tokens"] = value
+    value = _get(usage, output_key)
+    if isinstance(value, int):
+        counts["output_tokens"] = value
+    cached = _get(_get(usage, details[0]), "cached_tokens")
+    if isinstance(cached, int) and cached:
+        counts["cache_read_input_tokens"] = cached
+    reasoning = _get(_get(usage, details[1]), "reasoning_tokens")
+    if isinstance(reasoning, int) and reasoning:
+        counts["reasoning_output_tokens"] = reasoning
+    return counts
+
+
+def _completion_usage(usage: Any) -> Usage:
+    return _usage(
+        usage,
+        "prompt_tokens",
+        "completion_tokens",
+        ("prompt_tokens_details", "completion_tokens_details"),
+    )
+
+
+def _chat_response(gen: Generation, result: Any) -> None:
+    choices = _get(result, "choices") or []
+    gen.set_response(
+        model=_get(result, "model"),
+        response_id=_get(result, "id"),
+        finish_reasons=[str(_get(c, "finish_reason") or "") for c in choices] or None,
+        **_completion_usage(_get(result, "usage")),
+    )
+    if RT.capture != "NO_CONTENT":
+        gen.set_output_messages(
+            [
+                {
+                    "role": "assistant",
+                    "parts": _parts(_get(_get(c, "message"), "content"))
+                    + _tool_call_parts(_get(_get(c, "message"), "tool_calls")),
+                    "finish_reason": _get(c, "finish_reason"),
+                }
+                for c in choices
+            ]
+        )
+
+
+def _completion_response(gen: Generation, result: Any) -> None:
+    choices = _get(result, "choices") or []
+    gen.set_response(
+        model=_get(result, "model"),
+        response_id=_get(result, "id"),
+        finish_reasons=[str(_get(c, "finish_reason") or "") for c in choices] or None,
+        **_completion_usage(_get(result, "usage")),
+    )
+    if RT.capture != "NO_CONTENT":
+        gen.set_output_messages(
+            [
+                {
+                    "role": "assistant",
+                    "parts": _parts(_get(c, "text")),
+                    "finish_reason": _get(c, "finish_reason"),
+                }
+                for c in choices
+            ]
+        )
+
+
+def _embedding_response(gen: Generation, result: Any) -> None:
+    usage = _get(result, "usage")
+    prompt = _get(usage, "prompt_tokens")
+    gen.set_response(
+        model=_get(result, "model"),
+        input_tokens=prompt if isinstance(prompt, int) else None,
+    )
+    data = _get(result, "data") or []
+    vector = _get(data[0], "embedding") if data else None
+    if isinstance(vector, list):
+        gen.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
+
+
+_RESPONSE_STATUS = {"completed": "stop", "failed": "error", "cancelled": "cancelled"}
+_INCOMPLETE_REASON = {"max_output_tokens": "length", "content_filter": "content_filter"}
+
+
+def _response_finish(response: Any) -> str | None:
+    status = _get(response, "status")
+    if status == "incomplete":
+        reason = _get(_get(response, "incomplete_details"), "reason")
+        return _INCOMPLETE_REASON.get(str(reason), str(reason or "incomplete"))
+    if status == "completed":
+        kinds = {_get(item, "type") for item in _get(response, "output") or []}
+        return "tool_calls" if "function_call" in kinds else "stop"
+    return _RESPONSE_STATUS.get(str(status)) if status else None
+
+
+def _responses_response(gen: Generation, result: Any) -> None:
+    finish = _response_finish(result)
+    gen.set_response(
+        model=_get(result, "model"),
+        response_id=_get(result, "id"),
+        finish_reasons=[finish] if finish else None,
+        **_usage(
+            _get(result, "usage"),
+            "input_tokens",
+            "output_tokens",
+            ("input_tokens_details", "output_tokens_details"),
+        ),
+    )
+    if RT.capture != "NO_CONTENT":
+        parts: list[dict[str, Any]] = []
+        for item in _get(result, "output") or []:
+            kind = _get(item, "type")
+            if kind == "message":
+                parts.extend(_parts(_get(item, "content")))
+            elif kind == "function_call":
+                parts.append(
+                    {
+                        "type": "tool_call",
+                        "id": _get(item, "call_id"),
+                        "name": _get(item, "name"),
+                        "arguments": _get(item, "arguments"),
+                    }
+                )
+        gen.set_output_messages([{"role": "assistant", "parts": parts, "finish_reason": finish}])
+
+
+def _responses_inputs(kwargs: Mapping[str, Any]) -> Any:
+    messages: list[dict[str, Any]] = []
+    instructions = _given(kwargs.get("instructions"))
+    if isinstance(instructions, str):
+        messages.append({"role": "system", "parts": _parts(instructions)})
+    given = _given(kwargs.get("input"))
+    if isinstance(given, str):
+        messages.append({"role": "user", "parts": _parts(given)})
+    elif given is not None:
+        messages.extend(_chat_messages(given))
+    return messages
+
+
+def _completion_inputs(kwargs: Mapping[str, Any]) -> Any:
+    prompt = _given(kwargs.get("prompt"))
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
+        return None  # token-id prompts carry no text
+    return [{"role": "user", "parts": _parts(p)} for p in prompts]
+
+
+# -- stream chunk handlers -------------------------------------------------------------
+class _ChoiceChunks:
+    """Per-stream state for chat and legacy completion chunks (one handler per call).
+
+    A chunk with choices is an output chunk (time to first chunk, time per chunk); the
+    usage-only final chunk is not. Finish reasons and text are collected per choice index.
+    """
+
+    def __init__(self, kwargs: Mapping[str, Any], chat: bool) -> None:
+        self._chat = chat
+        self._expected = _given(kwargs.get("n")) or 1
+        self._finish: dict[int, str] = {}
+        self._text: dict[int, list[str]] = {}
+        self._identified = False
+        self._captured = False
+
+    def __call__(self, stream: Stream, chunk: Any) -> None:
+        if not self._identified:
+            self._identified = True
+            stream.set_response(model=_get(chunk, "model"), response_id=_get(chunk, "id"))
+        choices = _get(chunk, "choices") or []
+        finished = False
+        text = ""
+        for choice in choices:
+            index = _get(choice, "index") or 0
+            piece = _get(_get(choice, "delta"), "content") if self._chat else _get(choice, "text")
+            if isinstance(piece, str):
+                text += piece
+                if RT.capture != "NO_CONTENT":
+                    self._text.setdefault(index, []).append(piece)
+            reason = _get(choice, "finish_reason")
+            if reason:
+                self._finish[index] = str(reason)
+                finished = True
+        if choices:
+            stream.chunk(text)
+        if finished:
+            stream.set_response(finish_reasons=[self._finish[i] for i in sorted(self._finish)])
+            if len(self._finish) >= self._expected:
+                self._capture(stream)
+        counts = _completion_usage(_get(chunk, "usage"))
+        if counts:
+            stream.set_response(**counts)
+
+    def _capture(self, stream: Stream) -> None:
+        if self._captured or RT.capture == "NO_CONTENT":
+            return
+        self._captured = True
+        stream.set_output_messages(
+            [
+                {
+                    "role": "assistant",
+                    "parts": _parts("".join(self._text.get(i, []))),
+                    "finish_reason": self._finish[i],
+                }
+                for i in sorted(self._finish)
+            ]
+        )
+
+
+class _ResponseEvents:
+    """Per-stream state for Responses API events: deltas are chunks, the end has usage."""
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        self._identified = False
+
+    def __call__(self, stream: Stream, event: Any) -> None:
+        kind = str(_get(event, "type") or "")
+        if kind.endswith(".delta"):
+            delta = _get(event, "delta")
+            stream.chunk(delta if isinstance(delta, str) else 1)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            _responses_response(stream, _get(event, "response"))
+        elif kind == "response.created" and not self._identified:
+            self._identified = True
+            response = _get(event, "response")
+            stream.set_response(model=_get(response, "model"), response_id=_get(response, "id"))
+        elif kind == "error":
+            stream.set_error(str(_get(event, "code") or "error"), _get(event, "message"))
+
+
+CHAT = _Api(
+    semconv.OP_CHAT,
+    _chat_params,
+    _chat_response,
+    lambda kwargs: _ChoiceChunks(kwargs, chat=True),
+    lambda kwargs: _chat_messages(_given(kwargs.get("messages"))),
+)
+COMPLETIONS = _Api(
+    semconv.OP_TEXT_COMPLETION,
+    _completion_params,
+    _completion_response,
+    lambda kwargs: _ChoiceChunks(kwargs, chat=False),
+    _completion_inputs,
+)
+EMBEDDINGS = _Api(semconv.OP_EMBEDDINGS, _embedding_params, _embedding_response)
+RESPONSES = _Api(
+    semconv.OP_CHAT, _responses_params, _responses_response, _ResponseEvents, _responses_inputs
+)
+
+
+# -- the wrappers ---------------------------------------------------------------------
+def _begin(api: _Api, instance: Any, kwargs: Mapping[str, Any]) -> Generation | None:
+    """Start the generation of one call, or None to call straight through."""
+    model = kwargs.get("model")
+    if not isinstance(model, str) or not model:
+        return None  # the SDK rejects the call itself; nothing to describe
+    try:
+        host, port = _server(instance)
+        params = {k: v for k, v in api.params(kwargs).items() if v is not None}
+        cls = Stream if kwargs.get("stream") is True else Generation
+        gen = cls(model, PROVIDER, api.operation, server_address=host, server_port=port, **params)
+        gen.start()
+        if api.inputs is not None and RT.capture != "NO_CONTENT":
+            gen.set_input_messages(api.inputs(kwargs))
+        return gen
+    except Exception as exc:
+        report_error(_COMPONENT, exc)
+        return None
+
+
+def _attach(gen: Generation) -> object | None:
+    """Make the generation current while the SDK sends the request (HTTP spans nest)."""
+    ctx = gen._ctx
+    return otel_context.attach(ctx) if ctx is not None else None
+
+
+def _detach(token: object | None) -> None:
+    if token is not None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def _parsed(result: Any) -> Any:
+    """The model object of a ``with_raw_response`` result (parse() caches, so it is shared)."""
+    if type(result).__name__ == "LegacyAPIResponse" and callable(getattr(result, "parse", None)):
+        return result.parse()
+    return result
+
+
+def _finish(api: _Api, gen: Generation, kwargs: Mapping[str, Any], result: Any) -> Any:
+    """End a non-streamed call, or hand a stream to the proxy that ends it later."""
+    if isinstance(gen, Stream):
+        iterable = hasattr(result, "__next__") or hasattr(result, "__iter__")
+        asynchronous = hasattr(result, "__anext__") or hasattr(result, "__aiter__")
+        if api.chunks is not None and (iterable or asynchronous):
+            try:
+                on_chunk = api.chunks(kwargs)
+                if asynchronous:
+                    return gen.awrap(result, on_chunk)
+                return gen.wrap(result, on_chunk)
+            except Exception as exc:
+                report_error(_COMPONENT, exc)
+        # A raw/streaming-response object we cannot iterate for the caller: the span
+        # covers the request up to the response headers.
+        gen.end()
+        return result
+    try:
+        api.response(gen, _parsed(result))
+    except Exception as exc:
+        report_error(_COMPONENT, exc)
+    gen.end()
+    return result
+
+
+def _sync_wrapper(api: _Api) -> Callable[..., Any]:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not RT.enabled:
+            return wrapped(*args, **kwargs)
+        gen = _begin(api, instance, kwargs)
+        if gen is None:
+            return wrapped(*args, **kwargs)
+        token = _attach(gen)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            gen.end(exc)
+            raise
+        finally:
+            _detach(token)
+        return _finish(api, gen, kwargs, result)
+
+    return wrapper
+
+
+def _async_wrapper(api: _Api) -> Callable[..., Any]:
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if not RT.enabled:
+            return await wrapped(*args, **kwargs)
+        gen = _begin(api, instance, kwargs)
+        if gen is None:
+            return await wrapped(*args, **kwargs)
+        token = _attach(gen)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            gen.end(exc)
+            raise
+        finally:
+            _detach(token)
+        return _finish(api, gen, kwargs, result)
+
+    return wrapper
+
+
+def _proxy_of(helper: Any) -> Any:
+    """Our stream proxy under a ``.stream()`` helper object, if the helper has one."""
+    raw = getattr(helper, "_raw_stream", None)
+    return raw if hasattr(raw, "_self_stream") else None
+
+
+def _helper_close(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        proxy = _proxy_of(instance)
+        if proxy is not None:
+            proxy.close()
+
+
+async def _helper_aclose(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        proxy = _proxy_of(instance)
+        if proxy is not None:
+            await proxy.aclose()
+
+
+_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    ("openai.resources.chat.completions", "Completions.create", _sync_wrapper(CHAT)),
+    ("openai.resources.chat.completions", "Completions.parse", _sync_wrapper(CHAT)),
+    ("openai.resources.chat.completions", "AsyncCompletions.create", _async_wrapper(CHAT)),
+    ("openai.resources.chat.completions", "AsyncCompletions.parse", _async_wrapper(CHAT)),
+    ("openai.resources.completions", "Completions.create", _sync_wrapper(COMPLETIONS)),
+    ("openai.resources.completions", "AsyncCompletions.create", _async_wrapper(COMPLETIONS)),
+    ("openai.resources.embeddings", "Embeddings.create", _sync_wrapper(EMBEDDINGS)),
+    ("openai.resources.embeddings", "AsyncEmbeddings.create", _async_wrapper(EMBEDDINGS)),
+    ("openai.resources.responses", "Responses.create", _sync_wrapper(RESPONSES)),
+    ("openai.resources.responses", "Responses.parse", _sync_wrapper(RESPONSES)),
+    ("openai.resources.responses", "AsyncResponses.create", _async_wrapper(RESPONSES)),
+    ("openai.resources.responses", "AsyncResponses.parse", _async_wrapper(RESPONSES)),
+    ("openai.lib.streaming.chat", "ChatCompletionStream.close", _helper_close),
+    ("openai.lib.streaming.chat", "AsyncChatCompletionStream.close", _helper_aclose),
+    ("openai.lib.streaming.responses", "ResponseStream.close", _helper_close),
+    ("openai.lib.streaming.responses", "AsyncResponseStream.close", _helper_aclose),
+)
+"""(module, "Class.method", wrapper) for every method this instrumentor wraps."""
+
+
+def _resolve(module: str, path: str) -> tuple[Any, str] | None:
+    """The class owning ``path``'s method and the method name, or None if absent."""
+    import importlib
+
+    class_name, _, method = path.partition(".")
+    try:
+        owner = getattr(importlib.import_module(module), class_name)
+    except (ImportError, AttributeError):
+        return None
+    if not callable(getattr(owner, method, None)):
+        return None
+    return owner, method
+
+
+class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Trace openai chat, completions, embeddings and responses calls as GenAI generations."""
+
+    _wrapped: list[tuple[Any, str]] = []  # noqa: RUF012 - one instance (BaseInstrumentor is a singleton)
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The tested openai versions (the 1.x and 2.x SDKs share these methods)."""
+        return ("openai >= 1.40, < 4",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        wrapped: list[tuple[Any, str]] = []
+        for module, path, wrapper in _TARGETS:
+            found = _resolve(module, path)
+            if found is None:
+                _log.debug("otel-llm: openai %s.%s missing; not instrumented", module, path)
+                continue
+            owner, method = found
+            wrapt.wrap_function_wrapper(owner, method, wrapper)
+            wrapped.append((owner, method))
+        type(self)._wrapped = wrapped
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for owner, method in type(self)._wrapped:
+            unwrap(owner, method)
+        type(self)._wrapped = []
