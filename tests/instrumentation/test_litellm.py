@@ -72,6 +72,11 @@ def _attrs(span: Any) -> dict[str, Any]:
     return dict(span.attributes or {})
 
 
+def _gen_attrs(span: Any) -> dict[str, Any]:
+    """Generation span attributes, minus the cost ones (priced by the cost engine, not here)."""
+    return {k: v for k, v in _attrs(span).items() if not k.startswith("otel_llm.cost")}
+
+
 def _assert_fallback_tree(capture: Capture, port: int) -> None:
     route = capture.span("route litellm")
     assert route.kind == SpanKind.INTERNAL
@@ -104,9 +109,9 @@ def _assert_fallback_tree(capture: Capture, port: int) -> None:
         "server.port": port,
         "gen_ai.request.max_tokens": 16,
     }
-    assert _attrs(failed) == {**common, "error.type": "RateLimitError"}
+    assert _gen_attrs(failed) == {**common, "error.type": "RateLimitError"}
     assert failed.status.status_code == StatusCode.ERROR
-    assert _attrs(served) == {
+    assert _gen_attrs(served) == {
         **common,
         "gen_ai.response.model": SERVED_MODEL,
         "gen_ai.response.id": "chatcmpl-local1",
@@ -266,3 +271,29 @@ def test_fallback_reasons_follow_the_exception_class() -> None:
         "context_window_exceeded",
         "error",
     ]
+
+
+def test_openai_underneath_counts_tokens_once(
+    otel_capture: Capture, router: Router, server: OpenAIServer
+) -> None:
+    """With the openai instrumentor active, litellm's SDK call nests; usage is counted once."""
+    from otel_llm.instrumentation.openai import OpenAIInstrumentor
+
+    openai_instrumentor = OpenAIInstrumentor()
+    openai_instrumentor.instrument()
+    try:
+        response = router.completion(model="primary", messages=MESSAGES, max_tokens=16)
+    finally:
+        openai_instrumentor.uninstrument()
+    assert response.choices[0].message.content == "".join(REPLY)
+    route = otel_capture.span("route litellm")
+    attempts = otel_capture.children(route)
+    assert [a.name for a in attempts] == [ATTEMPT, ATTEMPT]
+    for attempt in attempts:
+        (inner,) = otel_capture.children(attempt)
+        assert inner.name == ATTEMPT
+        assert _attrs(inner)["gen_ai.provider.name"] == "openai"
+    assert _attrs(attempts[1])["gen_ai.usage.input_tokens"] == 9
+    assert otel_capture.metric_sum("gen_ai.client.token.usage", gen_ai_token_type="input") == 9
+    assert otel_capture.metric_sum("gen_ai.client.token.usage", gen_ai_token_type="output") == 4
+    assert otel_capture.histogram_count("gen_ai.client.operation.duration") == 2
