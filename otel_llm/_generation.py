@@ -11,8 +11,10 @@ from opentelemetry.trace import SpanKind
 
 from . import semconv
 from ._attributes import current_feature
+from ._budget import check_before_generation
+from ._cost import record_generation_cost, usage_from_attributes
 from ._operation import Attributes, Operation
-from ._runtime import GENERATION_KEY, ROUTE_KEY, RT
+from ._runtime import GENERATION_KEY, ROUTE_KEY, RT, report_error
 
 __all__ = ["REQUEST_PARAMS", "Generation", "generation"]
 
@@ -138,6 +140,12 @@ class Generation(Operation):
         """The provider name (``gen_ai.provider.name``)."""
         return self._provider
 
+    def start(self) -> Generation:
+        """Start the span; first a hard budget that is used up raises ``BudgetExceeded``."""
+        if self._ctx is None:
+            check_before_generation(self._provider, self._model)
+        return super().start()
+
     def _span_name(self) -> str:
         return f"{self._operation} {self._model}"
 
@@ -260,6 +268,18 @@ class Generation(Operation):
                 {**attrs, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT},
                 context=ctx,
             )
+        try:
+            record_generation_cost(
+                self._provider,
+                self._model,
+                self._response_model,
+                usage_from_attributes(self._usage),
+                self.span,
+                ctx,
+                self._feature,
+            )
+        except Exception as exc:
+            report_error(self._component, exc)
         if self._error_type is not None:
             attrs[semconv.ERROR_TYPE] = self._error_type
         instruments.operation_duration.record(duration, attrs, context=ctx)
