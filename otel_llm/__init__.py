@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 from opentelemetry import trace as _trace
 
 from ._attributes import attributes
+from ._budget import Budget, BudgetExceeded, BudgetScope, budget, budget_scope
 from ._cache import CacheLookup, cache_lookup
 from ._configure import Telemetry, configure, shutdown
 from ._generation import Generation, generation
@@ -28,6 +29,9 @@ def current_trace_id() -> str | None:
 
 
 __all__ = [
+    "Budget",
+    "BudgetExceeded",
+    "BudgetScope",
     "CacheLookup",
     "Generation",
     "Route",
@@ -37,6 +41,8 @@ __all__ = [
     "Tool",
     "__version__",
     "attributes",
+    "budget",
+    "budget_scope",
     "cache_lookup",
     "configure",
     "current_trace_id",
