@@ -19,6 +19,7 @@ invented ones. Errors keep the SDK's exception class as ``error.type`` (``RateLi
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -291,7 +292,9 @@ def _embedding_response(gen: Generation, result: Any) -> None:
     )
     data = _get(result, "data") or []
     vector = _get(data[0], "embedding") if data else None
-    if isinstance(vector, list):
+    if isinstance(vector, str):  # encoding_format="base64": packed little-endian float32
+        vector = range(len(base64.b64decode(vector)) // 4)
+    if isinstance(vector, (list, range)):
         gen.set_attribute(semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector))
 
 
