@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import wrapt
-from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
@@ -36,6 +35,7 @@ from .. import semconv
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
+from ._sdk import as_dict, attach, detach, get, given, server
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -45,49 +45,10 @@ PROVIDER = "openai"
 """``gen_ai.provider.name`` of every openai call."""
 
 
-# -- reading SDK objects ----------------------------------------------------------------
-def _given(value: Any) -> Any:
-    """``value``, or None for the SDK's "not given" sentinels (``NOT_GIVEN``, ``omit``)."""
-    if value is None or type(value).__name__ in ("NotGiven", "Omit"):
-        return None
-    return value
-
-
-def _get(obj: Any, name: str) -> Any:
-    """An attribute of an SDK model or a key of a dict (request params are dicts)."""
-    if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    dump = getattr(obj, "model_dump", None)
-    if callable(dump):
-        try:
-            result = dump(exclude_unset=True)
-            return result if isinstance(result, dict) else {}
-        except Exception:
-            return {}
-    return {}
-
-
-def _server(instance: Any) -> tuple[str | None, int | None]:
-    """``server.address`` / ``server.port`` from the client's base URL."""
-    try:
-        url = instance._client.base_url
-        host = str(url.host) or None
-        port = url.port or (443 if url.scheme == "https" else 80)
-        return host, int(port)
-    except Exception:
-        return None, None
-
-
 def _output_type(fmt: Any) -> str | None:
     if isinstance(fmt, type):  # a pydantic class given to .parse()
         return "json"
-    kind = _get(fmt, "type") if fmt is not None else None
+    kind = get(fmt, "type") if fmt is not None else None
     if kind in ("json_object", "json_schema"):
         return "json"
     return "text" if kind == "text" else None
@@ -100,7 +61,7 @@ def _parts(content: Any) -> list[dict[str, Any]]:
         return [{"type": "text", "content": content}]
     parts: list[dict[str, Any]] = []
     for item in content if isinstance(content, (list, tuple)) else [content]:
-        data = _as_dict(item)
+        data = as_dict(item)
         kind = data.get("type")
         if kind in ("text", "input_text", "output_text"):
             parts.append({"type": "text", "content": data.get("text", "")})
@@ -114,8 +75,8 @@ def _parts(content: Any) -> list[dict[str, Any]]:
 def _tool_call_parts(calls: Any) -> list[dict[str, Any]]:
     parts = []
     for call in calls or []:
-        data = _as_dict(call)
-        function = _as_dict(data.get("function"))
+        data = as_dict(call)
+        function = as_dict(data.get("function"))
         parts.append(
             {
                 "type": "tool_call",
@@ -131,7 +92,7 @@ def _chat_messages(messages: Any) -> list[dict[str, Any]]:
     """Chat request messages in the semconv ``gen_ai.input.messages`` shape."""
     result = []
     for message in messages or []:
-        data = _as_dict(message)
+        data = as_dict(message)
         role = str(data.get("role") or "user")
         if role == "tool":
             parts: list[dict[str, Any]] = [
@@ -163,41 +124,41 @@ class _Api:
 
 
 def _sampling(kwargs: Mapping[str, Any], max_tokens: Any) -> Params:
-    stop = _given(kwargs.get("stop"))
+    stop = given(kwargs.get("stop"))
     return {
         "max_tokens": max_tokens,
-        "temperature": _given(kwargs.get("temperature")),
-        "top_p": _given(kwargs.get("top_p")),
-        "frequency_penalty": _given(kwargs.get("frequency_penalty")),
-        "presence_penalty": _given(kwargs.get("presence_penalty")),
-        "seed": _given(kwargs.get("seed")),
+        "temperature": given(kwargs.get("temperature")),
+        "top_p": given(kwargs.get("top_p")),
+        "frequency_penalty": given(kwargs.get("frequency_penalty")),
+        "presence_penalty": given(kwargs.get("presence_penalty")),
+        "seed": given(kwargs.get("seed")),
         "stop_sequences": stop,
-        "choice_count": _given(kwargs.get("n")),
+        "choice_count": given(kwargs.get("n")),
     }
 
 
 def _chat_params(kwargs: Mapping[str, Any]) -> Params:
-    max_tokens = _given(kwargs.get("max_completion_tokens")) or _given(kwargs.get("max_tokens"))
+    max_tokens = given(kwargs.get("max_completion_tokens")) or given(kwargs.get("max_tokens"))
     params = _sampling(kwargs, max_tokens)
-    params["output_type"] = _output_type(_given(kwargs.get("response_format")))
+    params["output_type"] = _output_type(given(kwargs.get("response_format")))
     return params
 
 
 def _completion_params(kwargs: Mapping[str, Any]) -> Params:
-    return _sampling(kwargs, _given(kwargs.get("max_tokens")))
+    return _sampling(kwargs, given(kwargs.get("max_tokens")))
 
 
 def _embedding_params(kwargs: Mapping[str, Any]) -> Params:
-    return {"encoding_formats": _given(kwargs.get("encoding_format"))}
+    return {"encoding_formats": given(kwargs.get("encoding_format"))}
 
 
 def _responses_params(kwargs: Mapping[str, Any]) -> Params:
-    text = _given(kwargs.get("text"))
-    fmt = _given(kwargs.get("text_format")) or (_get(text, "format") if text else None)
+    text = given(kwargs.get("text"))
+    fmt = given(kwargs.get("text_format")) or (get(text, "format") if text else None)
     return {
-        "max_tokens": _given(kwargs.get("max_output_tokens")),
-        "temperature": _given(kwargs.get("temperature")),
-        "top_p": _given(kwargs.get("top_p")),
+        "max_tokens": given(kwargs.get("max_output_tokens")),
+        "temperature": given(kwargs.get("temperature")),
+        "top_p": given(kwargs.get("top_p")),
         "output_type": _output_type(fmt),
     }
 
@@ -216,16 +177,16 @@ def _usage(usage: Any, input_key: str, output_key: str, details: tuple[str, str]
     if usage is None:
         return {}
     counts: Usage = {}
-    value = _get(usage, input_key)
+    value = get(usage, input_key)
     if isinstance(value, int):
         counts["input_tokens"] = value
-    value = _get(usage, output_key)
+    value = get(usage, output_key)
     if isinstance(value, int):
         counts["output_tokens"] = value
-    cached = _get(_get(usage, details[0]), "cached_tokens")
+    cached = get(get(usage, details[0]), "cached_tokens")
     if isinstance(cached, int) and cached:
         counts["cache_read_input_tokens"] = cached
-    reasoning = _get(_get(usage, details[1]), "reasoning_tokens")
+    reasoning = get(get(usage, details[1]), "reasoning_tokens")
     if isinstance(reasoning, int) and reasoning:
         counts["reasoning_output_tokens"] = reasoning
     return counts
@@ -241,21 +202,21 @@ def _completion_usage(usage: Any) -> Usage:
 
 
 def _chat_response(gen: Generation, result: Any) -> None:
-    choices = _get(result, "choices") or []
+    choices = get(result, "choices") or []
     gen.set_response(
-        model=_get(result, "model"),
-        response_id=_get(result, "id"),
-        finish_reasons=[str(_get(c, "finish_reason") or "") for c in choices] or None,
-        **_completion_usage(_get(result, "usage")),
+        model=get(result, "model"),
+        response_id=get(result, "id"),
+        finish_reasons=[str(get(c, "finish_reason") or "") for c in choices] or None,
+        **_completion_usage(get(result, "usage")),
     )
     if RT.capture != "NO_CONTENT":
         gen.set_output_messages(
             [
                 {
                     "role": "assistant",
-                    "parts": _parts(_get(_get(c, "message"), "content"))
-                    + _tool_call_parts(_get(_get(c, "message"), "tool_calls")),
-                    "finish_reason": _get(c, "finish_reason"),
+                    "parts": _parts(get(get(c, "message"), "content"))
+                    + _tool_call_parts(get(get(c, "message"), "tool_calls")),
+                    "finish_reason": get(c, "finish_reason"),
                 }
                 for c in choices
             ]
@@ -263,20 +224,20 @@ def _chat_response(gen: Generation, result: Any) -> None:
 
 
 def _completion_response(gen: Generation, result: Any) -> None:
-    choices = _get(result, "choices") or []
+    choices = get(result, "choices") or []
     gen.set_response(
-        model=_get(result, "model"),
-        response_id=_get(result, "id"),
-        finish_reasons=[str(_get(c, "finish_reason") or "") for c in choices] or None,
-        **_completion_usage(_get(result, "usage")),
+        model=get(result, "model"),
+        response_id=get(result, "id"),
+        finish_reasons=[str(get(c, "finish_reason") or "") for c in choices] or None,
+        **_completion_usage(get(result, "usage")),
     )
     if RT.capture != "NO_CONTENT":
         gen.set_output_messages(
             [
                 {
                     "role": "assistant",
-                    "parts": _parts(_get(c, "text")),
-                    "finish_reason": _get(c, "finish_reason"),
+                    "parts": _parts(get(c, "text")),
+                    "finish_reason": get(c, "finish_reason"),
                 }
                 for c in choices
             ]
@@ -284,14 +245,14 @@ def _completion_response(gen: Generation, result: Any) -> None:
 
 
 def _embedding_response(gen: Generation, result: Any) -> None:
-    usage = _get(result, "usage")
-    prompt = _get(usage, "prompt_tokens")
+    usage = get(result, "usage")
+    prompt = get(usage, "prompt_tokens")
     gen.set_response(
-        model=_get(result, "model"),
+        model=get(result, "model"),
         input_tokens=prompt if isinstance(prompt, int) else None,
     )
-    data = _get(result, "data") or []
-    vector = _get(data[0], "embedding") if data else None
+    data = get(result, "data") or []
+    vector = get(data[0], "embedding") if data else None
     if isinstance(vector, str):  # encoding_format="base64": packed little-endian float32
         vector = range(len(base64.b64decode(vector)) // 4)
     if isinstance(vector, (list, range)):
@@ -303,12 +264,12 @@ _INCOMPLETE_REASON = {"max_output_tokens": "length", "content_filter": "content_
 
 
 def _response_finish(response: Any) -> str | None:
-    status = _get(response, "status")
+    status = get(response, "status")
     if status == "incomplete":
-        reason = _get(_get(response, "incomplete_details"), "reason")
+        reason = get(get(response, "incomplete_details"), "reason")
         return _INCOMPLETE_REASON.get(str(reason), str(reason or "incomplete"))
     if status == "completed":
-        kinds = {_get(item, "type") for item in _get(response, "output") or []}
+        kinds = {get(item, "type") for item in get(response, "output") or []}
         return "tool_calls" if "function_call" in kinds else "stop"
     return _RESPONSE_STATUS.get(str(status)) if status else None
 
@@ -316,11 +277,11 @@ def _response_finish(response: Any) -> str | None:
 def _responses_response(gen: Generation, result: Any) -> None:
     finish = _response_finish(result)
     gen.set_response(
-        model=_get(result, "model"),
-        response_id=_get(result, "id"),
+        model=get(result, "model"),
+        response_id=get(result, "id"),
         finish_reasons=[finish] if finish else None,
         **_usage(
-            _get(result, "usage"),
+            get(result, "usage"),
             "input_tokens",
             "output_tokens",
             ("input_tokens_details", "output_tokens_details"),
@@ -328,17 +289,17 @@ def _responses_response(gen: Generation, result: Any) -> None:
     )
     if RT.capture != "NO_CONTENT":
         parts: list[dict[str, Any]] = []
-        for item in _get(result, "output") or []:
-            kind = _get(item, "type")
+        for item in get(result, "output") or []:
+            kind = get(item, "type")
             if kind == "message":
-                parts.extend(_parts(_get(item, "content")))
+                parts.extend(_parts(get(item, "content")))
             elif kind == "function_call":
                 parts.append(
                     {
                         "type": "tool_call",
-                        "id": _get(item, "call_id"),
-                        "name": _get(item, "name"),
-                        "arguments": _get(item, "arguments"),
+                        "id": get(item, "call_id"),
+                        "name": get(item, "name"),
+                        "arguments": get(item, "arguments"),
                     }
                 )
         gen.set_output_messages([{"role": "assistant", "parts": parts, "finish_reason": finish}])
@@ -346,19 +307,19 @@ def _responses_response(gen: Generation, result: Any) -> None:
 
 def _responses_inputs(kwargs: Mapping[str, Any]) -> Any:
     messages: list[dict[str, Any]] = []
-    instructions = _given(kwargs.get("instructions"))
+    instructions = given(kwargs.get("instructions"))
     if isinstance(instructions, str):
         messages.append({"role": "system", "parts": _parts(instructions)})
-    given = _given(kwargs.get("input"))
-    if isinstance(given, str):
-        messages.append({"role": "user", "parts": _parts(given)})
-    elif given is not None:
-        messages.extend(_chat_messages(given))
+    user_input = given(kwargs.get("input"))
+    if isinstance(user_input, str):
+        messages.append({"role": "user", "parts": _parts(user_input)})
+    elif user_input is not None:
+        messages.extend(_chat_messages(user_input))
     return messages
 
 
 def _completion_inputs(kwargs: Mapping[str, Any]) -> Any:
-    prompt = _given(kwargs.get("prompt"))
+    prompt = given(kwargs.get("prompt"))
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
         return None  # token-id prompts carry no text
@@ -375,7 +336,7 @@ class _ChoiceChunks:
 
     def __init__(self, kwargs: Mapping[str, Any], chat: bool) -> None:
         self._chat = chat
-        self._expected = _given(kwargs.get("n")) or 1
+        self._expected = given(kwargs.get("n")) or 1
         self._finish: dict[int, str] = {}
         self._text: dict[int, list[str]] = {}
         self._identified = False
@@ -384,18 +345,18 @@ class _ChoiceChunks:
     def __call__(self, stream: Stream, chunk: Any) -> None:
         if not self._identified:
             self._identified = True
-            stream.set_response(model=_get(chunk, "model"), response_id=_get(chunk, "id"))
-        choices = _get(chunk, "choices") or []
+            stream.set_response(model=get(chunk, "model"), response_id=get(chunk, "id"))
+        choices = get(chunk, "choices") or []
         finished = False
         text = ""
         for choice in choices:
-            index = _get(choice, "index") or 0
-            piece = _get(_get(choice, "delta"), "content") if self._chat else _get(choice, "text")
+            index = get(choice, "index") or 0
+            piece = get(get(choice, "delta"), "content") if self._chat else get(choice, "text")
             if isinstance(piece, str):
                 text += piece
                 if RT.capture != "NO_CONTENT":
                     self._text.setdefault(index, []).append(piece)
-            reason = _get(choice, "finish_reason")
+            reason = get(choice, "finish_reason")
             if reason:
                 self._finish[index] = str(reason)
                 finished = True
@@ -405,7 +366,7 @@ class _ChoiceChunks:
             stream.set_response(finish_reasons=[self._finish[i] for i in sorted(self._finish)])
             if len(self._finish) >= self._expected:
                 self._capture(stream)
-        counts = _completion_usage(_get(chunk, "usage"))
+        counts = _completion_usage(get(chunk, "usage"))
         if counts:
             stream.set_response(**counts)
 
@@ -432,18 +393,18 @@ class _ResponseEvents:
         self._identified = False
 
     def __call__(self, stream: Stream, event: Any) -> None:
-        kind = str(_get(event, "type") or "")
+        kind = str(get(event, "type") or "")
         if kind.endswith(".delta"):
-            delta = _get(event, "delta")
+            delta = get(event, "delta")
             stream.chunk(delta if isinstance(delta, str) else 1)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            _responses_response(stream, _get(event, "response"))
+            _responses_response(stream, get(event, "response"))
         elif kind == "response.created" and not self._identified:
             self._identified = True
-            response = _get(event, "response")
-            stream.set_response(model=_get(response, "model"), response_id=_get(response, "id"))
+            response = get(event, "response")
+            stream.set_response(model=get(response, "model"), response_id=get(response, "id"))
         elif kind == "error":
-            stream.set_error(str(_get(event, "code") or "error"), _get(event, "message"))
+            stream.set_error(str(get(event, "code") or "error"), get(event, "message"))
 
 
 CHAT = _Api(
@@ -451,7 +412,7 @@ CHAT = _Api(
     _chat_params,
     _chat_response,
     lambda kwargs: _ChoiceChunks(kwargs, chat=True),
-    lambda kwargs: _chat_messages(_given(kwargs.get("messages"))),
+    lambda kwargs: _chat_messages(given(kwargs.get("messages"))),
 )
 COMPLETIONS = _Api(
     semconv.OP_TEXT_COMPLETION,
@@ -473,7 +434,7 @@ def _begin(api: _Api, instance: Any, kwargs: Mapping[str, Any]) -> Generation | 
     if not isinstance(model, str) or not model:
         return None  # the SDK rejects the call itself; nothing to describe
     try:
-        host, port = _server(instance)
+        host, port = server(instance)
         params = {k: v for k, v in api.params(kwargs).items() if v is not None}
         cls = Stream if kwargs.get("stream") is True else Generation
         gen = cls(model, PROVIDER, api.operation, server_address=host, server_port=port, **params)
@@ -484,17 +445,6 @@ def _begin(api: _Api, instance: Any, kwargs: Mapping[str, Any]) -> Generation | 
     except Exception as exc:
         report_error(_COMPONENT, exc)
         return None
-
-
-def _attach(gen: Generation) -> object | None:
-    """Make the generation current while the SDK sends the request (HTTP spans nest)."""
-    ctx = gen._ctx
-    return otel_context.attach(ctx) if ctx is not None else None
-
-
-def _detach(token: object | None) -> None:
-    if token is not None:
-        otel_context.detach(token)  # type: ignore[arg-type]
 
 
 def _parsed(result: Any) -> Any:
@@ -538,14 +488,14 @@ def _sync_wrapper(api: _Api) -> Callable[..., Any]:
         gen = _begin(api, instance, kwargs)
         if gen is None:
             return wrapped(*args, **kwargs)
-        token = _attach(gen)
+        token = attach(gen)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             gen.end(exc)
             raise
         finally:
-            _detach(token)
+            detach(token)
         return _finish(api, gen, kwargs, result)
 
     return wrapper
@@ -560,14 +510,14 @@ def _async_wrapper(api: _Api) -> Callable[..., Any]:
         gen = _begin(api, instance, kwargs)
         if gen is None:
             return await wrapped(*args, **kwargs)
-        token = _attach(gen)
+        token = attach(gen)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             gen.end(exc)
             raise
         finally:
-            _detach(token)
+            detach(token)
         return _finish(api, gen, kwargs, result)
 
     return wrapper
