@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_llm.instrumentation.litellm import LiteLLMInstrumentor, fallback_reason
 from otel_llm.testing import Capture
+from tests.helpers import run_python
 from tests.instrumentation.conftest_tokenizers import (
     REPLY,
     SERVED_MODEL,
@@ -297,3 +298,17 @@ def test_openai_underneath_counts_tokens_once(
     assert otel_capture.metric_sum("gen_ai.client.token.usage", gen_ai_token_type="input") == 9
     assert otel_capture.metric_sum("gen_ai.client.token.usage", gen_ai_token_type="output") == 4
     assert otel_capture.histogram_count("gen_ai.client.operation.duration") == 2
+
+
+def test_instrumenting_does_not_import_litellm() -> None:
+    """instrument() never pays litellm's slow import; the wrappers wait for the app's import."""
+    proc = run_python(
+        """
+        import sys
+        from otel_llm.instrumentation.litellm import LiteLLMInstrumentor
+        LiteLLMInstrumentor().instrument()
+        print("litellm" in sys.modules, LiteLLMInstrumentor._wrapped)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False []"

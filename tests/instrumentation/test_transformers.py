@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_llm.instrumentation.transformers import TransformersInstrumentor
 from otel_llm.testing import Capture
+from tests.helpers import run_python
 from tests.instrumentation.conftest_tokenizers import build_hf_tokenizer, instrumented
 
 transformers = pytest.importorskip("transformers")
@@ -244,3 +245,19 @@ def test_local_model_dir_is_named_by_basename(tmp_path: Path) -> None:
     assert _short_name(str(tmp_path / "my-model")) == "my-model"
     assert _short_name("openai-community/gpt2") == "openai-community/gpt2"
     assert _short_name("") is None
+
+
+def test_instrumenting_does_not_import_transformers() -> None:
+    """instrument() imports nothing; the wrappers arrive when the app imports transformers."""
+    proc = run_python(
+        """
+        import sys
+        from otel_llm.instrumentation.transformers import TransformersInstrumentor
+        TransformersInstrumentor().instrument()
+        assert "transformers" not in sys.modules, "instrument() imported transformers"
+        from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+        print(type(PreTrainedTokenizerBase.__dict__["encode"]).__name__)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "FunctionWrapper"
