@@ -36,6 +36,7 @@ __all__ = [
     "PricingError",
     "PricingTable",
     "Usage",
+    "configure_pricing",
     "get_table",
     "load_table",
     "set_table",
@@ -529,3 +530,22 @@ def set_table(table: PricingTable | None) -> None:
     """Use ``table`` for every later price (None: reload lazily on next use)."""
     global _table
     _table = table
+
+
+def configure_pricing(
+    pricing: str | Mapping[str, Any] | PricingTable | None = None,
+) -> PricingTable:
+    """What ``configure(pricing=...)`` does: load the table now and use it from now on.
+
+    ``pricing`` is a file path, a mapping in the file's format (applied over the packaged
+    table and ``OTEL_LLM_PRICING_FILE``), a ready ``PricingTable``, or None (packaged table
+    plus ``OTEL_LLM_PRICING_FILE``). A bad table raises ``PricingError`` here, at startup.
+    """
+    if isinstance(pricing, PricingTable):
+        table = pricing
+    elif isinstance(pricing, str):
+        table = load_table(pricing)
+    else:
+        table = load_table(overrides=pricing)
+    set_table(table)
+    return table

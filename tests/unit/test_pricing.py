@@ -15,6 +15,7 @@ from otel_llm._pricing import (
     PricingError,
     PricingTable,
     Usage,
+    configure_pricing,
     get_table,
     load_table,
     set_table,
@@ -234,6 +235,19 @@ def test_non_usd_prices_convert_with_the_tables_exchange_rate() -> None:
     cost = table.cost("acme", "m1", Usage(input_tokens=1_000_000))
     assert cost is not None
     assert (cost.total, cost.currency, cost.usd) == (Decimal(1), "EUR", Decimal("1.10"))
+
+
+def test_configure_pricing_loads_eagerly_and_sets_the_table(tmp_path: Path) -> None:
+    """A path, a mapping or a table becomes the process table; a bad file raises at once."""
+    path = write(tmp_path, json.dumps({"models": [entry(input="7")]}))
+    assert configure_pricing(path) is get_table()
+    assert get_table().resolve("acme", "m1") is not None
+    table = configure_pricing({"models": [entry(model="m2")]})
+    assert get_table() is table and table.resolve("acme", "m1") is None
+    assert configure_pricing(table) is table
+    with pytest.raises(PricingError, match=r"prices\.json:1: not valid JSON"):
+        configure_pricing(write(tmp_path, "[,]"))
+    assert get_table() is table  # a failed configure keeps the previous table
 
 
 # -- bad input -------------------------------------------------------------------------------
