@@ -22,7 +22,14 @@ from typing import Any, Final
 
 from .._runtime import report_error
 
-__all__ = ["INSTRUMENTORS", "disabled_libraries", "instrument", "instrumentor", "uninstrument"]
+__all__ = [
+    "INSTRUMENTORS",
+    "available",
+    "disabled_libraries",
+    "instrument",
+    "instrumentor",
+    "uninstrument",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -62,6 +69,17 @@ def _installed(library: str) -> bool:
     try:
         return importlib.util.find_spec(library) is not None
     except (ImportError, ValueError):  # a broken or half-installed package
+        return False
+
+
+def available(library: str) -> bool:
+    """True when ``library`` is installed in a version otel-llm's instrumentor supports."""
+    if library not in INSTRUMENTORS or not _installed(library):
+        return False
+    try:
+        return bool(instrumentor(library)._check_dependency_conflicts() is None)
+    except Exception as exc:
+        report_error(f"instrumentation.{library}", exc)
         return False
 
 

@@ -7,14 +7,21 @@ read all of that defensively: a missing or renamed field gives ``None``, never a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import wrapt
 from opentelemetry import context as otel_context
+from opentelemetry.instrumentation.utils import unwrap
 
 from .._generation import Generation
+from .._runtime import report_error
 
-__all__ = ["as_dict", "attach", "detach", "get", "given", "server"]
+__all__ = ["Patcher", "Target", "as_dict", "attach", "detach", "get", "given", "server"]
+
+_log = logging.getLogger(__name__)
 
 
 def given(value: Any) -> Any:
@@ -66,3 +73,57 @@ def detach(token: object | None) -> None:
     """Undo :func:`attach`."""
     if token is not None:
         otel_context.detach(token)  # type: ignore[arg-type]
+
+
+Target = tuple[str, str, Callable[..., Any]]
+"""(module, "Class.method", wrapt wrapper)."""
+
+
+class Patcher:
+    """Wraps SDK methods when their module is imported, and unwraps them on request.
+
+    Importing an SDK costs seconds, so an instrumentor must not import one that the
+    application never uses: a post-import hook wraps the methods of a module when (and if)
+    the application imports it, at once if it already has. A missing class or method (a
+    different SDK version) is skipped with one debug message.
+    """
+
+    def __init__(self, library: str, targets: tuple[Target, ...]) -> None:
+        self._library = library
+        self._targets = targets
+        self._active = False
+        self.wrapped: list[tuple[Any, str]] = []
+
+    def install(self) -> None:
+        """Wrap every target now or when its module is imported."""
+        self._active = True
+        for module in dict.fromkeys(module for module, _, _ in self._targets):
+            wrapt.register_post_import_hook(functools.partial(self._on_import, module), module)
+
+    def _on_import(self, module_name: str, module: Any) -> None:
+        if not self._active:
+            return  # hooks cannot be unregistered; an uninstrumented patcher ignores them
+        for target_module, path, wrapper in self._targets:
+            if target_module != module_name:
+                continue
+            class_name, _, method = path.partition(".")
+            owner = getattr(module, class_name, None)
+            if owner is None or not callable(getattr(owner, method, None)):
+                _log.debug("otel-llm: %s %s.%s missing; not instrumented", self._library,
+                           module_name, path)  # fmt: skip
+                continue
+            if (owner, method) in self.wrapped:
+                continue
+            try:
+                wrapt.wrap_function_wrapper(owner, method, wrapper)
+            except Exception as exc:  # never break the application's import
+                report_error(f"instrumentation.{self._library}", exc)
+                continue
+            self.wrapped.append((owner, method))
+
+    def remove(self) -> None:
+        """Unwrap everything this patcher wrapped."""
+        self._active = False
+        for owner, method in self.wrapped:
+            unwrap(owner, method)
+        self.wrapped = []

@@ -26,17 +26,15 @@ import weakref
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
 
 from .. import semconv
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
-from ._sdk import as_dict, attach, detach, get, given, server
+from ._sdk import Patcher, Target, as_dict, attach, detach, get, given, server
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -381,7 +379,7 @@ def _astream(
     return manager
 
 
-_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+_TARGETS: tuple[Target, ...] = (
     ("anthropic.resources.messages", "Messages.create", _create),
     ("anthropic.resources.messages", "Messages.parse", _create),
     ("anthropic.resources.messages", "Messages.stream", _stream),
@@ -392,38 +390,27 @@ _TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
 """(module, "Class.method", wrapper) for every method this instrumentor wraps."""
 
 
-class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Trace anthropic Messages API calls as GenAI generations (one span per call)."""
+_PATCHER = Patcher("anthropic", _TARGETS)
 
-    _wrapped: list[tuple[Any, str]] = []  # noqa: RUF012 - one instance (BaseInstrumentor is a singleton)
+
+class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Trace anthropic Messages API calls as GenAI generations (one span per call).
+
+    Nothing of anthropic is imported here: the methods are wrapped when the application
+    imports ``anthropic.resources.messages`` (at once if it already has).
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The tested anthropic versions."""
         return ("anthropic >= 0.40, < 3",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        import importlib
-
         mode = kwargs.get("sdk_spans", "suppress")
         if mode not in ("suppress", "keep"):
             raise ValueError(f"sdk_spans must be 'suppress' or 'keep', got {mode!r}")
         _mode["sdk_spans"] = mode
-        wrapped: list[tuple[Any, str]] = []
-        for module, path, wrapper in _TARGETS:
-            class_name, _, method = path.partition(".")
-            try:
-                owner = getattr(importlib.import_module(module), class_name)
-            except (ImportError, AttributeError):
-                owner = None
-            if owner is None or not callable(getattr(owner, method, None)):
-                _log.debug("otel-llm: anthropic %s.%s missing; not instrumented", module, path)
-                continue
-            wrapt.wrap_function_wrapper(owner, method, wrapper)
-            wrapped.append((owner, method))
-        type(self)._wrapped = wrapped
+        _PATCHER.install()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for owner, method in type(self)._wrapped:
-            unwrap(owner, method)
-        type(self)._wrapped = []
+        _PATCHER.remove()
         _restore_sdk_spans()

@@ -25,17 +25,15 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
 
 from .. import semconv
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
-from ._sdk import as_dict, attach, detach, get, given, server
+from ._sdk import Patcher, Target, as_dict, attach, detach, get, given, server
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -551,7 +549,7 @@ async def _helper_aclose(
             await proxy.aclose()
 
 
-_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+_TARGETS: tuple[Target, ...] = (
     ("openai.resources.chat.completions", "Completions.create", _sync_wrapper(CHAT)),
     ("openai.resources.chat.completions", "Completions.parse", _sync_wrapper(CHAT)),
     ("openai.resources.chat.completions", "AsyncCompletions.create", _async_wrapper(CHAT)),
@@ -572,42 +570,22 @@ _TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
 """(module, "Class.method", wrapper) for every method this instrumentor wraps."""
 
 
-def _resolve(module: str, path: str) -> tuple[Any, str] | None:
-    """The class owning ``path``'s method and the method name, or None if absent."""
-    import importlib
-
-    class_name, _, method = path.partition(".")
-    try:
-        owner = getattr(importlib.import_module(module), class_name)
-    except (ImportError, AttributeError):
-        return None
-    if not callable(getattr(owner, method, None)):
-        return None
-    return owner, method
+_PATCHER = Patcher("openai", _TARGETS)
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Trace openai chat, completions, embeddings and responses calls as GenAI generations."""
+    """Trace openai chat, completions, embeddings and responses calls as GenAI generations.
 
-    _wrapped: list[tuple[Any, str]] = []  # noqa: RUF012 - one instance (BaseInstrumentor is a singleton)
+    Nothing of openai is imported here: the methods are wrapped when the application
+    imports the SDK modules that define them (at once if it already has).
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The tested openai versions (the 1.x and 2.x SDKs share these methods)."""
         return ("openai >= 1.40, < 4",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrapped: list[tuple[Any, str]] = []
-        for module, path, wrapper in _TARGETS:
-            found = _resolve(module, path)
-            if found is None:
-                _log.debug("otel-llm: openai %s.%s missing; not instrumented", module, path)
-                continue
-            owner, method = found
-            wrapt.wrap_function_wrapper(owner, method, wrapper)
-            wrapped.append((owner, method))
-        type(self)._wrapped = wrapped
+        _PATCHER.install()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for owner, method in type(self)._wrapped:
-            unwrap(owner, method)
-        type(self)._wrapped = []
+        _PATCHER.remove()
