@@ -11,7 +11,17 @@ __version__ = "0.1.0"
 from opentelemetry import trace as _trace
 
 from ._attributes import attributes
-from ._budget import Budget, BudgetExceeded, BudgetScope, budget, budget_scope
+from ._budget import (
+    Budget,
+    BudgetExceeded,
+    BudgetScope,
+    BudgetStore,
+    BudgetUsage,
+    InMemoryBudgetStore,
+    budget,
+    budget_scope,
+    set_budget_store,
+)
 from ._cache import CacheLookup, cache_lookup
 from ._configure import Telemetry, configure, shutdown
 from ._generation import Generation, generation
@@ -32,8 +42,11 @@ __all__ = [
     "Budget",
     "BudgetExceeded",
     "BudgetScope",
+    "BudgetStore",
+    "BudgetUsage",
     "CacheLookup",
     "Generation",
+    "InMemoryBudgetStore",
     "Route",
     "Stream",
     "Telemetry",
@@ -48,6 +61,7 @@ __all__ = [
     "current_trace_id",
     "generation",
     "route",
+    "set_budget_store",
     "shutdown",
     "stream",
     "tokenize",

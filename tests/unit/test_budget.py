@@ -15,14 +15,8 @@ import pytest
 from opentelemetry import trace
 
 import otel_llm
-from otel_llm._budget import (
-    BudgetUsage,
-    InMemoryBudgetStore,
-    get_budget_store,
-    global_budgets,
-    set_budget_store,
-    window_of,
-)
+from otel_llm import BudgetUsage, InMemoryBudgetStore, set_budget_store
+from otel_llm._budget import get_budget_store, global_budgets, window_of
 from otel_llm.testing import Capture
 
 # gpt-4o-mini: 1000 input x $0.15/1M + 1000 output x $0.60/1M

@@ -53,6 +53,8 @@ def test_span_name_kind_and_request_attributes(otel_capture: Capture) -> None:
         "gen_ai.usage.input_tokens": 42,
         "gen_ai.usage.output_tokens": 7,
         "gen_ai.usage.cache_read.input_tokens": 10,
+        # 32 x $0.15 + 10 cached x $0.075 + 7 x $0.60, per 1M tokens (gpt-4o-mini)
+        "otel_llm.cost.usd": pytest.approx(9.75e-06),
     }
 
 
