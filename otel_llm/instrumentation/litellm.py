@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import wrapt
+from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
@@ -197,6 +198,34 @@ async def _aroute_wrapper(
             return result
     finally:
         _STATE.reset(token)
+
+
+def _run_async_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Carry the route into litellm's sync-over-async helper.
+
+    A sync ``Router.completion`` runs its async machinery through ``run_async_function``,
+    which uses a worker thread when an event loop is already running (a notebook, async
+    code calling the sync API). The trace context and the route state do not cross that
+    thread on their own, so the coroutine re-enters them.
+    """
+    state = _STATE.get()
+    if state is None or not args or not callable(args[0]):
+        return wrapped(*args, **kwargs)
+    function = args[0]
+    parent = otel_context.get_current()
+
+    async def in_route(*inner_args: Any, **inner_kwargs: Any) -> Any:
+        token = otel_context.attach(parent)
+        state_token = _STATE.set(state)
+        try:
+            return await function(*inner_args, **inner_kwargs)
+        finally:
+            _STATE.reset(state_token)
+            otel_context.detach(token)
+
+    return wrapped(in_route, *args[1:], **kwargs)
 
 
 # -- attempts: Router._completion / Router._acompletion --------------------------------------
@@ -435,6 +464,7 @@ _TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
     ("litellm.router", "Router.acompletion", _aroute_wrapper),
     ("litellm.router", "Router._completion", _attempt_wrapper),
     ("litellm.router", "Router._acompletion", _aattempt_wrapper),
+    ("litellm.router", "run_async_function", _run_async_wrapper),
     ("litellm", "completion", _generation_wrapper),
     ("litellm", "acompletion", _ageneration_wrapper),
 )

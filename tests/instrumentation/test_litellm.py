@@ -155,6 +155,15 @@ async def test_async_fallback_has_the_same_tree(
     _assert_fallback_tree(otel_capture, server.port)
 
 
+async def test_sync_call_inside_a_running_loop_keeps_its_attempts(
+    otel_capture: Capture, router: Router, server: OpenAIServer
+) -> None:
+    """Sync completion() from async code (litellm uses a worker thread): same tree as usual."""
+    response = router.completion(model="primary", messages=MESSAGES, max_tokens=16)
+    assert response.choices[0].message.content == "".join(REPLY)
+    _assert_fallback_tree(otel_capture, server.port)
+
+
 def test_requested_group_serves_without_fallback(otel_capture: Capture, router: Router) -> None:
     """Served by the requested group: one attempt, reason 'requested', no fallback event."""
     with trace.get_tracer("app").start_as_current_span("handler"):
@@ -252,6 +261,7 @@ def test_uninstrument_restores_router_and_litellm(otel_capture: Capture, router:
     try:
         for name in ("completion", "acompletion", "_completion", "_acompletion"):
             assert not isinstance(Router.__dict__[name], wrapt.FunctionWrapper)
+        assert not isinstance(litellm.router.run_async_function, wrapt.FunctionWrapper)
         assert not isinstance(litellm.completion, wrapt.FunctionWrapper)
         assert not isinstance(litellm.acompletion, wrapt.FunctionWrapper)
         router.completion(model="primary", messages=MESSAGES)
