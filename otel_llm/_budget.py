@@ -217,6 +217,7 @@ _ACTIVE: Final[contextvars.ContextVar[tuple[Budget, ...]]] = contextvars.Context
 _GLOBAL: tuple[Budget, ...] = ()
 _global_lock = threading.Lock()
 _ALL: weakref.WeakSet[Budget] = weakref.WeakSet()
+_all_lock = threading.Lock()
 
 
 def _to_decimal(value: float | Decimal | None, name: str) -> Decimal | None:
@@ -287,7 +288,8 @@ class Budget:
         # a (possibly remote) store from the metrics thread.
         self._seen: dict[str | None, BudgetUsage] = {}
         _instruments()
-        _ALL.add(self)
+        with _all_lock:
+            _ALL.add(self)
 
     def __repr__(self) -> str:
         limits = []
@@ -391,7 +393,7 @@ class Budget:
         seen = self._seen
         if len(seen) >= _MAX_SEEN and scope_value not in seen:
             current = used.window
-            for key in [k for k, v in seen.items() if v.window != current]:
+            for key in [k for k, v in list(seen.items()) if v.window != current]:
                 seen.pop(key, None)
             if len(seen) >= _MAX_SEEN:
                 return
@@ -605,7 +607,9 @@ def _observer(
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         values: dict[str, float] = {}
         try:
-            for item in list(_ALL):
+            with _all_lock:
+                budgets = list(_ALL)
+            for item in budgets:
                 value = read(item, item.clock())
                 if value is None:
                     continue

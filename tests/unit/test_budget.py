@@ -384,3 +384,26 @@ def test_bad_arguments_are_a_clear_value_error(kwargs: dict[str, object], messag
     """Invalid budget arguments fail at the call with the allowed values."""
     with pytest.raises(ValueError, match=message):
         otel_llm.budget("b", **kwargs)  # type: ignore[arg-type]
+
+
+# -- streams -----------------------------------------------------------------------------------
+def test_streams_are_priced_charged_and_refused_like_generations(otel_capture: Capture) -> None:
+    """A stream's usage is priced and charged; a used-up hard budget refuses the next wrap."""
+    sent: list[str] = []
+
+    def tokens() -> Iterator[str]:
+        sent.append("request")
+        yield from ("a", "b")
+
+    with otel_llm.budget("streams", max_tokens=1000, mode="hard") as b:
+        s = otel_llm.stream(model="gpt-4o-mini", provider="openai")
+        for item in s.wrap(tokens()):
+            if item == "b":  # usage arrives with the last chunk, as SDK streams report it
+                s.set_response(input_tokens=900, output_tokens=200)
+        with pytest.raises(otel_llm.BudgetExceeded):
+            otel_llm.stream(model="gpt-4o-mini", provider="openai").wrap(tokens())
+    assert sent == ["request"]
+    assert b.usage().tokens == 1100
+    span = otel_capture.span("chat gpt-4o-mini")
+    # 900 x $0.15 + 200 x $0.60, per 1M tokens
+    assert (span.attributes or {})["otel_llm.cost.usd"] == pytest.approx(0.000255)
