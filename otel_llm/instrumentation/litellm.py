@@ -21,7 +21,7 @@ token and duration metrics once (by the inner span).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
@@ -310,31 +310,22 @@ def _new_generation(kwargs: Mapping[str, Any]) -> Generation:
         host, port = parts.hostname, parts.port
     params = {name: kwargs[key] for key, name in _PARAMS.items() if kwargs.get(key) is not None}
     cls = Stream if kwargs.get("stream") else Generation
-    gen = cls(
+    return cls(
         model, provider_name, semconv.OP_CHAT, server_address=host, server_port=port, **params
     )
-    gen.set_input_messages(_messages(kwargs.get("messages")))
-    return gen
 
 
-def _messages(messages: Any) -> list[dict[str, Any]]:
-    """Chat messages in the GenAI semconv shape (role + text parts)."""
-    converted: list[dict[str, Any]] = []
-    for message in messages or ():
-        role = message.get("role") if isinstance(message, Mapping) else None
-        content = message.get("content") if isinstance(message, Mapping) else None
-        if isinstance(content, str):
-            parts: list[Any] = [{"type": "text", "content": content}]
-        elif isinstance(content, Iterable):
-            parts = [
-                {"type": "text", "content": p.get("text")}
-                for p in content
-                if isinstance(p, Mapping) and p.get("type") == "text"
-            ]
-        else:
-            parts = []
-        converted.append({"role": role, "parts": parts})
-    return converted
+def _start(gen: Generation, kwargs: Mapping[str, Any]) -> None:
+    """Start the span, then record the prompt if content capture is on."""
+    gen.start()
+    if RT.capture != "NO_CONTENT":
+        try:
+            # litellm takes OpenAI-shaped messages: the openai adapter's converter applies
+            from .openai import _chat_messages
+
+            gen.set_input_messages(_chat_messages(kwargs.get("messages")))
+        except Exception as exc:
+            report_error(_COMPONENT, exc)
 
 
 def _usage_numbers(usage: Any) -> dict[str, int | None]:
@@ -360,6 +351,8 @@ def _record_response(gen: Generation, response: Any) -> None:
         finish_reasons=[str(c.finish_reason) for c in choices if getattr(c, "finish_reason", None)],
         **(_usage_numbers(usage) if usage is not None else {}),
     )
+    if RT.capture == "NO_CONTENT":
+        return
     outputs = []
     for choice in choices:
         message = getattr(choice, "message", None)
@@ -374,8 +367,26 @@ def _record_response(gen: Generation, response: Any) -> None:
     gen.set_output_messages(outputs)
 
 
-def _on_chunk(stream: Stream, chunk: Any) -> None:
-    """Feed one litellm ``ModelResponseStream`` chunk to the stream handle."""
+def _chunk_handler() -> Callable[[Stream, Any], None]:
+    """A per-stream chunk callback; it keeps the streamed text when content is captured."""
+    texts: list[str] = []
+    capture = RT.capture != "NO_CONTENT"
+
+    def on_chunk(stream: Stream, chunk: Any) -> None:
+        finish = _on_chunk(stream, chunk, texts if capture else None)
+        if finish and capture:
+            parts = [{"type": "text", "content": "".join(texts)}]
+            message = {"role": "assistant", "parts": parts, "finish_reason": finish[0]}
+            stream.set_output_messages([message])
+
+    return on_chunk
+
+
+def _on_chunk(stream: Stream, chunk: Any, texts: list[str] | None) -> list[str]:
+    """Feed one litellm ``ModelResponseStream`` chunk to the stream handle.
+
+    Returns the chunk's finish reasons; appends its text to ``texts`` when given.
+    """
     text = None
     finish: list[str] = []
     for choice in getattr(chunk, "choices", None) or ():
@@ -387,6 +398,8 @@ def _on_chunk(stream: Stream, chunk: Any) -> None:
             finish.append(str(choice.finish_reason))
     if text is not None:
         stream.chunk(text)  # a chunk carrying output; usage (if sent) replaces the count
+        if texts is not None:
+            texts.append(text)
     usage = getattr(chunk, "usage", None)
     if finish or usage is not None:
         stream.set_response(
@@ -395,6 +408,7 @@ def _on_chunk(stream: Stream, chunk: Any) -> None:
             finish_reasons=finish or None,
             **(_usage_numbers(usage) if usage is not None else {}),
         )
+    return finish
 
 
 def _claim_attempt() -> bool:
@@ -415,14 +429,14 @@ def _generation_wrapper(
     except Exception as exc:
         report_error(_COMPONENT, exc)
         return wrapped(*args, **kwargs)
+    _start(gen, kwargs)
     if isinstance(gen, Stream):
-        gen.start()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             gen.end(exc)
             raise
-        return gen.wrap(result, on_chunk=_on_chunk)
+        return gen.wrap(result, on_chunk=_chunk_handler())
     with gen:
         result = wrapped(*args, **kwargs)
         try:
@@ -442,14 +456,14 @@ async def _ageneration_wrapper(
     except Exception as exc:
         report_error(_COMPONENT, exc)
         return await wrapped(*args, **kwargs)
+    _start(gen, kwargs)
     if isinstance(gen, Stream):
-        gen.start()
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             gen.end(exc)
             raise
-        return gen.awrap(result, on_chunk=_on_chunk)
+        return gen.awrap(result, on_chunk=_chunk_handler())
     async with gen:
         result = await wrapped(*args, **kwargs)
         try:

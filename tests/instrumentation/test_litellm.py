@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
@@ -16,6 +17,7 @@ from litellm import Router
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from otel_llm import _runtime
 from otel_llm.instrumentation.litellm import LiteLLMInstrumentor, fallback_reason
 from otel_llm.testing import Capture
 from tests.helpers import run_python
@@ -238,6 +240,34 @@ async def test_async_stream_records_chunks(otel_capture: Capture, router: Router
     assert attrs["otel_llm.stream.chunks"] == len(REPLY)
     assert attrs["gen_ai.usage.output_tokens"] == 4
     assert otel_capture.metric_sum("otel_llm.stream.active") == 0
+
+
+def test_content_capture_records_prompt_and_reply(otel_capture: Capture, router: Router) -> None:
+    """With SPAN_ONLY capture, attempts carry the semconv input and output messages."""
+    _runtime.RT.capture = "SPAN_ONLY"  # the fixture restores the mode
+    router.completion(model="backup", messages=MESSAGES)
+    stream = router.completion(model="backup", messages=MESSAGES, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    plain, streamed = otel_capture.spans(ATTEMPT)
+    prompt = [{"role": "user", "parts": [{"type": "text", "content": "Say hello"}]}]
+    reply = [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "".join(REPLY)}],
+            "finish_reason": "stop",
+        }
+    ]
+    for span in (plain, streamed):
+        assert json.loads(_attrs(span)["gen_ai.input.messages"]) == prompt
+        assert json.loads(_attrs(span)["gen_ai.output.messages"]) == reply
+
+
+def test_content_is_not_captured_by_default(otel_capture: Capture, router: Router) -> None:
+    """Without opting in, no prompt or completion text reaches the spans."""
+    router.completion(model="backup", messages=MESSAGES)
+    attrs = _attrs(otel_capture.span(ATTEMPT))
+    assert "gen_ai.input.messages" not in attrs
+    assert "gen_ai.output.messages" not in attrs
 
 
 def test_plain_litellm_completion_is_left_alone(
