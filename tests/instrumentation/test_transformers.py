@@ -215,6 +215,30 @@ def test_generate_is_an_internal_generation(otel_capture: Capture, tok: Any, mod
     assert otel_capture.metric_sum(tokens, **usage, gen_ai_token_type="output") == 5
 
 
+def test_generate_dict_output_and_batch(otel_capture: Capture, tok: Any, model: Any) -> None:
+    """return_dict_in_generate and a padded batch: padding is not input, every row's output is."""
+    inputs = tok(
+        ["hello world the quick", "fox"], return_tensors="pt", padding=True, padding_side="left"
+    )
+    out = model.generate(
+        **inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False, return_dict_in_generate=True
+    )
+    assert tuple(out.sequences.shape) == (2, 7)
+    attrs = _attrs(otel_capture.span(GENERATE))
+    assert attrs["gen_ai.usage.input_tokens"] == 5
+    assert attrs["gen_ai.usage.output_tokens"] == 6
+
+
+def test_generate_error_passes_through(otel_capture: Capture, tok: Any, model: Any) -> None:
+    """An invalid generate() argument raises transformers' own error; the span records it."""
+    inputs = tok("hello world", return_tensors="pt")
+    with pytest.raises(ValueError) as raised:
+        model.generate(**inputs, max_new_tokens=-1)
+    span = otel_capture.span(GENERATE)
+    assert span.status.status_code == StatusCode.ERROR
+    assert _attrs(span)["error.type"] == type(raised.value).__qualname__
+
+
 def test_generate_with_a_streamer_is_a_stream(otel_capture: Capture, tok: Any, model: Any) -> None:
     """TextIteratorStreamer: the caller reads the text; the span gets chunks and TTFT."""
     from transformers import TextIteratorStreamer
