@@ -12,6 +12,7 @@ are the uninstrumented originals, so the items are not counted a second time.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -44,9 +45,6 @@ _BATCH: dict[str, str] = {
     "decode_batch": "decode",
 }
 """Batch methods and the tokenizer operation they record."""
-
-# The uninstrumented per-text functions, captured before wrapping (see _Uninstrumented).
-_originals: dict[str, Callable[..., Any]] = {}
 
 
 def _text_wrapper(operation: str) -> Callable[..., Any]:
@@ -88,17 +86,28 @@ def _text_wrapper(operation: str) -> Callable[..., Any]:
     return wrapper
 
 
+def _plain_method(instance: Any, name: str) -> Callable[..., Any]:
+    """``type(instance).name`` as defined (a subclass override kept), minus our wrapper."""
+    for klass in type(instance).__mro__:
+        raw = klass.__dict__.get(name)
+        if raw is not None:
+            if isinstance(raw, wrapt.FunctionWrapper):
+                raw = raw.__wrapped__
+            return functools.partial(raw, instance)
+    raise AttributeError(name)
+
+
 class _Uninstrumented(wrapt.ObjectProxy):  # type: ignore[type-arg]
-    """An ``Encoding`` whose per-text methods are the originals, for the batch methods."""
+    """An ``Encoding`` whose per-text methods are uninstrumented, for the batch methods."""
 
     def encode(self, *args: Any, **kwargs: Any) -> Any:
-        return _originals["encode"](self.__wrapped__, *args, **kwargs)
+        return _plain_method(self.__wrapped__, "encode")(*args, **kwargs)
 
     def encode_ordinary(self, *args: Any, **kwargs: Any) -> Any:
-        return _originals["encode_ordinary"](self.__wrapped__, *args, **kwargs)
+        return _plain_method(self.__wrapped__, "encode_ordinary")(*args, **kwargs)
 
     def decode(self, *args: Any, **kwargs: Any) -> Any:
-        return _originals["decode"](self.__wrapped__, *args, **kwargs)
+        return _plain_method(self.__wrapped__, "decode")(*args, **kwargs)
 
 
 def _batch_wrapper(operation: str) -> Callable[..., Any]:
@@ -151,18 +160,10 @@ class TiktokenInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             _log.debug("otel-llm: tiktoken not importable, not instrumented: %s", exc)
             return
         wrapped: list[str] = []
-        for name in ("encode", "encode_ordinary", "decode"):
-            original = Encoding.__dict__.get(name)
-            if callable(original) and not isinstance(original, wrapt.FunctionWrapper):
-                _originals[name] = original
         plan: list[tuple[str, Callable[..., Any]]] = [
-            (name, _text_wrapper(op)) for name, op in _SINGLE.items()
+            *((name, _text_wrapper(op)) for name, op in _SINGLE.items()),
+            *((name, _batch_wrapper(op)) for name, op in _BATCH.items()),
         ]
-        for name, op in _BATCH.items():
-            # Batch methods need the original per-text method they fan out to.
-            inner = name.removesuffix("_batch")
-            if inner in _originals:
-                plan.append((name, _batch_wrapper(op)))
         for name, wrapper in plan:
             if not callable(Encoding.__dict__.get(name)):
                 _log.debug("otel-llm: tiktoken Encoding.%s missing; not instrumented", name)

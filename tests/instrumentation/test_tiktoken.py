@@ -119,6 +119,22 @@ def test_batch_is_one_operation_not_one_per_item(otel_capture: Capture, cl100k: 
     assert otel_capture.metric_sum("otel_llm.tokenizer.tokens", **DECODE) == total
 
 
+def test_batch_keeps_a_subclass_override(cl100k: Any) -> None:
+    """A subclass's own encode() still serves its encode_batch() items while instrumented."""
+
+    class Lowercasing(tiktoken.Encoding):
+        def encode(self, text: str, **kwargs: Any) -> list[int]:
+            return super().encode(text.lower(), **kwargs)
+
+    lower = Lowercasing(
+        name="lowercasing",
+        pat_str=cl100k._pat_str,
+        mergeable_ranks=cl100k._mergeable_ranks,
+        special_tokens=cl100k._special_tokens,
+    )
+    assert lower.encode_batch(["HELLO World"]) == [[15339, 1917]]
+
+
 def test_library_error_passes_through_and_is_typed(otel_capture: Capture, cl100k: Any) -> None:
     """A disallowed special token raises tiktoken's ValueError unchanged; error.type is recorded."""
     with (
