@@ -106,6 +106,8 @@ ERROR_ABANDONED: Final = "abandoned"
 """error.type of a stream that was garbage-collected before it finished."""
 FINISH_REASON_ERROR: Final = "error"
 """finish reason recorded for an aborted stream."""
+ERROR_INCOMPLETE_STREAM: Final = "incomplete_stream"
+"""error.type of a provider stream that ended without a finish reason (a truncated body)."""
 
 # ---------------------------------------------------------------------------
 # otel-llm attributes (no name in the released spec)

@@ -16,10 +16,22 @@ import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import unwrap
 
+from .. import semconv
 from .._generation import Generation
 from .._runtime import report_error
+from .._stream import Stream
 
-__all__ = ["Patcher", "Target", "as_dict", "attach", "detach", "get", "given", "server"]
+__all__ = [
+    "CheckedStream",
+    "Patcher",
+    "Target",
+    "as_dict",
+    "attach",
+    "detach",
+    "get",
+    "given",
+    "server",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -127,3 +139,26 @@ class Patcher:
         for owner, method in self.wrapped:
             unwrap(owner, method)
         self.wrapped = []
+
+
+class CheckedStream(Stream):
+    """A provider stream that must end with a finish reason.
+
+    OpenAI- and Anthropic-style streams always announce how they finished (a
+    ``finish_reason``, ``response.completed``, ``message_delta.stop_reason``). A body that
+    simply stops before that was cut off (a proxy timeout, a dropped connection the HTTP
+    client did not notice): the SDK ends iteration quietly, so without this check the span
+    would be a silent OK. ``progress`` is the chunk handler; it sets ``finished``.
+    """
+
+    __slots__ = ("progress",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress: Any = None
+
+    def _on_end(self, duration: float) -> None:
+        progress = self.progress
+        if self._error_type is None and progress is not None and not progress.finished:
+            self.set_error(semconv.ERROR_INCOMPLETE_STREAM, "stream ended without a finish reason")
+        super()._on_end(duration)

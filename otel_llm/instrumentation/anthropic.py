@@ -34,7 +34,7 @@ from .. import semconv
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
-from ._sdk import Patcher, Target, as_dict, attach, detach, get, given, server
+from ._sdk import CheckedStream, Patcher, Target, as_dict, attach, detach, get, given, server
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -196,6 +196,7 @@ class _Events:
         self._usage = _Usage()
         self._text: list[str] = []
         self._reason: str | None = None
+        self.finished = False
 
     def __call__(self, stream: Stream, event: Any) -> None:
         kind = get(event, "type")
@@ -216,11 +217,15 @@ class _Events:
         elif kind == "message_delta":
             reason = get(get(event, "delta"), "stop_reason")
             if reason:
+                self.finished = True
                 self._reason = str(reason)
                 stream.set_response(finish_reasons=[self._reason])
             self._usage.update(get(event, "usage"))
             self._usage.apply(stream)
-        elif kind == "message_stop" and RT.capture != "NO_CONTENT":
+        elif kind == "message_stop":
+            self.finished = True
+            if RT.capture == "NO_CONTENT":
+                return
             stream.set_output_messages(
                 [
                     {
@@ -240,7 +245,7 @@ def _begin(instance: Any, kwargs: Mapping[str, Any], streamed: bool) -> Generati
     try:
         _silence_sdk_spans(instance)
         host, port = server(instance)
-        cls = Stream if streamed else Generation
+        cls = CheckedStream if streamed else Generation
         gen = cls(
             model,
             PROVIDER,
@@ -261,10 +266,13 @@ def _begin(instance: Any, kwargs: Mapping[str, Any], streamed: bool) -> Generati
 def _finish(gen: Generation, result: Any) -> Any:
     if isinstance(gen, Stream):
         try:
+            events = _Events()
+            if isinstance(gen, CheckedStream):
+                gen.progress = events
             if hasattr(result, "__anext__") or hasattr(result, "__aiter__"):
-                return gen.awrap(result, _Events())
+                return gen.awrap(result, events)
             if hasattr(result, "__next__") or hasattr(result, "__iter__"):
-                return gen.wrap(result, _Events())
+                return gen.wrap(result, events)
         except Exception as exc:
             report_error(_COMPONENT, exc)
         gen.end()  # a raw response object: the span covers the request only

@@ -33,7 +33,7 @@ from .. import semconv
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
-from ._sdk import Patcher, Target, as_dict, attach, detach, get, given, server
+from ._sdk import CheckedStream, Patcher, Target, as_dict, attach, detach, get, given, server
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -339,6 +339,7 @@ class _ChoiceChunks:
         self._text: dict[int, list[str]] = {}
         self._identified = False
         self._captured = False
+        self.finished = False
 
     def __call__(self, stream: Stream, chunk: Any) -> None:
         if not self._identified:
@@ -361,6 +362,7 @@ class _ChoiceChunks:
         if choices:
             stream.chunk(text)
         if finished:
+            self.finished = True
             stream.set_response(finish_reasons=[self._finish[i] for i in sorted(self._finish)])
             if len(self._finish) >= self._expected:
                 self._capture(stream)
@@ -389,6 +391,7 @@ class _ResponseEvents:
 
     def __init__(self, kwargs: Mapping[str, Any]) -> None:
         self._identified = False
+        self.finished = False
 
     def __call__(self, stream: Stream, event: Any) -> None:
         kind = str(get(event, "type") or "")
@@ -396,6 +399,7 @@ class _ResponseEvents:
             delta = get(event, "delta")
             stream.chunk(delta if isinstance(delta, str) else 1)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.finished = True
             _responses_response(stream, get(event, "response"))
         elif kind == "response.created" and not self._identified:
             self._identified = True
@@ -434,7 +438,7 @@ def _begin(api: _Api, instance: Any, kwargs: Mapping[str, Any]) -> Generation | 
     try:
         host, port = server(instance)
         params = {k: v for k, v in api.params(kwargs).items() if v is not None}
-        cls = Stream if kwargs.get("stream") is True else Generation
+        cls = CheckedStream if kwargs.get("stream") is True else Generation
         gen = cls(model, PROVIDER, api.operation, server_address=host, server_port=port, **params)
         gen.start()
         if api.inputs is not None and RT.capture != "NO_CONTENT":
@@ -460,6 +464,8 @@ def _finish(api: _Api, gen: Generation, kwargs: Mapping[str, Any], result: Any) 
         if api.chunks is not None and (iterable or asynchronous):
             try:
                 on_chunk = api.chunks(kwargs)
+                if isinstance(gen, CheckedStream):
+                    gen.progress = on_chunk
                 if asynchronous:
                     return gen.awrap(result, on_chunk)
                 return gen.wrap(result, on_chunk)

@@ -361,6 +361,20 @@ def test_error_event_mid_stream(otel_capture: Capture) -> None:
     assert a["otel_llm.stream.chunks"] == 1
 
 
+def test_truncated_stream_is_incomplete(otel_capture: Capture) -> None:
+    """A stream body that stops before message_delta/message_stop: incomplete_stream."""
+    body = stream_body(["partial"])
+    body = body[: body.index(b"event: content_block_stop")]
+    stream = client(Server(200, body)).messages.create(
+        model=MODEL, max_tokens=256, messages=MESSAGES, stream=True
+    )
+    assert [e.type for e in stream][-1] == "content_block_delta"
+    span = otel_capture.span(f"chat {MODEL}")
+    assert span.status.status_code == StatusCode.ERROR
+    assert attrs(span)["error.type"] == "incomplete_stream"
+    assert attrs(span)["gen_ai.usage.input_tokens"] == 12 + 1024  # from message_start
+
+
 def test_content_capture(otel_capture: Capture) -> None:
     """SPAN_ONLY: system + user messages in, the assistant text out, semconv JSON shape."""
     _runtime.RT.capture = "SPAN_ONLY"

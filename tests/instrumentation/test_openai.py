@@ -31,6 +31,8 @@ from tests.instrumentation.conftest import (
 pytestmark = pytest.mark.usefixtures("instrument_openai")
 
 SERVER = {"server.address": "api.openai.com", "server.port": 443}
+RESPONSES = "test_responses_create_basic[content_mode0]"
+RESPONSES_STREAM = "test_responses_create_streaming[content_mode0]"
 MESSAGES = [{"role": "user", "content": "Say this is a test"}]
 
 
@@ -273,15 +275,30 @@ def test_abandoned_stream_is_finalised_by_gc(otel_capture: Capture) -> None:
 
 
 def test_truncated_sse_stream(otel_capture: Capture) -> None:
-    """A body cut mid-event (no finish, no [DONE]): the SDK stops; no finish reason, no usage."""
+    """A body cut mid-event (no finish, no [DONE]): the SDK stops quietly; the span does not."""
     body = sse(_chunk({"role": "assistant", "content": ""}), _chunk({"content": "Hel"}), done=False)
     client = openai_client(serve(200, body + b'data: {"id":"chatcmpl-1","obj'))
     chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=[], stream=True))
     assert [c.choices[0].delta.content for c in chunks] == ["", "Hel"]
-    a = attrs(otel_capture.span("chat gpt-4o-mini"))
-    assert "gen_ai.response.finish_reasons" not in a
+    span = otel_capture.span("chat gpt-4o-mini")
+    assert span.status.status_code == StatusCode.ERROR
+    a = attrs(span)
+    assert a["error.type"] == "incomplete_stream"
+    assert a["gen_ai.response.finish_reasons"] == ["error"]
     assert not [k for k in a if k.startswith("gen_ai.usage")]
     assert a["otel_llm.stream.chunks"] == 2
+    (point,) = otel_capture.metric_points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == "incomplete_stream"
+
+
+def test_truncated_responses_stream(otel_capture: Capture) -> None:
+    """A Responses API stream that stops before response.completed is incomplete_stream."""
+    (recorded,) = load_cassette(RESPONSES_STREAM)
+    body = recorded.body[: recorded.body.index(b"event: response.output_text.done")]
+    client = openai_client(serve(200, body))
+    events = list(client.responses.create(model="gpt-4o-mini", input="x", stream=True))
+    assert events[-1].type == "response.output_text.delta"
+    assert attrs(otel_capture.span("chat gpt-4o-mini"))["error.type"] == "incomplete_stream"
 
 
 def test_malformed_sse_chunk_is_the_error(otel_capture: Capture) -> None:
@@ -474,10 +491,6 @@ async def test_async_embeddings_error(otel_capture: Capture) -> None:
     with pytest.raises(openai.NotFoundError):
         await client.embeddings.create(model="not-a-model", input="x")
     assert attrs(otel_capture.span("embeddings not-a-model"))["error.type"] == "NotFoundError"
-
-
-RESPONSES = "test_responses_create_basic[content_mode0]"
-RESPONSES_STREAM = "test_responses_create_streaming[content_mode0]"
 
 
 def test_responses_create(otel_capture: Capture) -> None:
