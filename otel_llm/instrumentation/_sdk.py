@@ -148,7 +148,8 @@ class CheckedStream(Stream):
     ``finish_reason``, ``response.completed``, ``message_delta.stop_reason``). A body that
     simply stops before that was cut off (a proxy timeout, a dropped connection the HTTP
     client did not notice): the SDK ends iteration quietly, so without this check the span
-    would be a silent OK. ``progress`` is the chunk handler; it sets ``finished``.
+    would be a silent OK. ``progress`` is the chunk handler; it sets ``finished``, and its
+    optional ``at_end(stream)`` runs just before the span ends.
     """
 
     __slots__ = ("progress",)
@@ -159,6 +160,15 @@ class CheckedStream(Stream):
 
     def _on_end(self, duration: float) -> None:
         progress = self.progress
-        if self._error_type is None and progress is not None and not progress.finished:
-            self.set_error(semconv.ERROR_INCOMPLETE_STREAM, "stream ended without a finish reason")
+        if progress is not None:
+            at_end = getattr(progress, "at_end", None)
+            if at_end is not None:
+                try:
+                    at_end(self)
+                except Exception as exc:
+                    report_error("instrumentation", exc)
+            if self._error_type is None and not progress.finished:
+                self.set_error(
+                    semconv.ERROR_INCOMPLETE_STREAM, "stream ended without a finish reason"
+                )
         super()._on_end(duration)

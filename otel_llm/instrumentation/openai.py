@@ -334,6 +334,8 @@ class _ChoiceChunks:
 
     def __init__(self, kwargs: Mapping[str, Any], chat: bool) -> None:
         self._chat = chat
+        self._model = str(kwargs.get("model"))
+        self._keep_text = _options["estimate_stream_usage"] or RT.capture != "NO_CONTENT"
         self._expected = given(kwargs.get("n")) or 1
         self._finish: dict[int, str] = {}
         self._text: dict[int, list[str]] = {}
@@ -353,7 +355,7 @@ class _ChoiceChunks:
             piece = get(get(choice, "delta"), "content") if self._chat else get(choice, "text")
             if isinstance(piece, str):
                 text += piece
-                if RT.capture != "NO_CONTENT":
+                if self._keep_text:
                     self._text.setdefault(index, []).append(piece)
             reason = get(choice, "finish_reason")
             if reason:
@@ -370,6 +372,18 @@ class _ChoiceChunks:
         if counts:
             stream.set_response(**counts)
 
+    def at_end(self, stream: Stream) -> None:
+        """Opt-in (``estimate_stream_usage``): count output tokens the API did not report."""
+        if not _options["estimate_stream_usage"] or not self._text:
+            return
+        if semconv.GEN_AI_USAGE_OUTPUT_TOKENS in stream.usage:
+            return
+        text = "".join("".join(parts) for parts in self._text.values())
+        tokens = _count_tokens(self._model, text)
+        if tokens is not None:
+            stream.set_response(output_tokens=tokens)
+            stream.set_attribute(semconv.TOKENIZER_ESTIMATED, True)
+
     def _capture(self, stream: Stream) -> None:
         if self._captured or RT.capture == "NO_CONTENT":
             return
@@ -384,6 +398,22 @@ class _ChoiceChunks:
                 for i in sorted(self._finish)
             ]
         )
+
+
+_options: dict[str, bool] = {"estimate_stream_usage": False}
+
+
+def _count_tokens(model: str, text: str) -> int | None:
+    """Tokens of ``text`` with the model's tiktoken encoding (o200k_base if unknown)."""
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    try:
+        encoding = tiktoken.encoding_for_model(model)
+    except KeyError:
+        encoding = tiktoken.get_encoding("o200k_base")
+    return len(encoding.encode_ordinary(text))
 
 
 class _ResponseEvents:
@@ -591,6 +621,10 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("openai >= 1.40, < 4",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        """Wrap the SDK. ``estimate_stream_usage=True`` opts in to counting the output
+        tokens of chat/completion streams that report no usage with tiktoken; such spans
+        carry ``otel_llm.tokenizer.estimated=true``."""
+        _options["estimate_stream_usage"] = bool(kwargs.get("estimate_stream_usage", False))
         _PATCHER.install()
 
     def _uninstrument(self, **kwargs: Any) -> None:

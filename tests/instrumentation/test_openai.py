@@ -274,6 +274,36 @@ def test_abandoned_stream_is_finalised_by_gc(otel_capture: Capture) -> None:
     assert attrs(otel_capture.span("chat gpt-4"))["error.type"] == "abandoned"
 
 
+def test_opt_in_estimate_of_missing_stream_usage(
+    otel_capture: Capture, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """estimate_stream_usage=True: output tokens counted with tiktoken, marked estimated."""
+    from otel_llm._offline import offline_encoding, seed_tiktoken_cache
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+    seed_tiktoken_cache(tmp_path)
+    inst = OpenAIInstrumentor()
+    inst.uninstrument()
+    inst.instrument(estimate_stream_usage=True)
+    try:
+        list(
+            _replay("test_chat_completion_streaming_not_complete").chat.completions.create(
+                model="gpt-4", messages=MESSAGES, stream=True
+            )
+        )
+    finally:
+        inst.uninstrument()
+        inst.instrument()
+    a = attrs(otel_capture.span("chat gpt-4"))
+    expected = len(offline_encoding("cl100k_base").encode_ordinary("This is a test."))
+    assert a["gen_ai.usage.output_tokens"] == expected
+    assert a["otel_llm.tokenizer.estimated"] is True
+    assert "gen_ai.usage.input_tokens" not in a
+    assert otel_capture.metric_sum("gen_ai.client.token.usage", gen_ai_token_type="output") == (
+        expected
+    )
+
+
 def test_truncated_sse_stream(otel_capture: Capture) -> None:
     """A body cut mid-event (no finish, no [DONE]): the SDK stops quietly; the span does not."""
     body = sse(_chunk({"role": "assistant", "content": ""}), _chunk({"content": "Hel"}), done=False)
