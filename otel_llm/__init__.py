@@ -25,6 +25,7 @@ from ._budget import (
 from ._cache import CacheLookup, cache_lookup
 from ._configure import Telemetry, configure, shutdown
 from ._generation import Generation, generation
+from ._logging import get_logger
 from ._route import Route, route
 from ._stream import Stream, stream
 from ._tokenize import Tokenize, tokenize
@@ -60,6 +61,7 @@ __all__ = [
     "configure",
     "current_trace_id",
     "generation",
+    "get_logger",
     "route",
     "set_budget_store",
     "shutdown",

@@ -41,6 +41,9 @@ from opentelemetry.sdk.trace.sampling import (
 
 from . import __version__, _runtime
 from ._attributes import AttributesSpanProcessor
+from ._logging import setup_logging, teardown_logging
+from ._pricing import configure_pricing
+from ._redact import Redactor, wrap_span_exporter
 from ._settings import Settings, resolve
 from .semconv import ENV_LLM_INSTRUMENT
 
@@ -81,6 +84,7 @@ class Telemetry:
         self._owned = owned
         self._arguments = dict(arguments or {})
         self._shut_down = False
+        self.logging_installed = False
 
     @property
     def enabled(self) -> bool:
@@ -115,6 +119,8 @@ class Telemetry:
                     provider.shutdown()
                 except Exception:
                     _log.debug("shutdown of %s provider failed", kind, exc_info=True)
+        if self.logging_installed:
+            teardown_logging()
         with _lock:
             if _current is self:
                 _current = None
@@ -143,6 +149,14 @@ def configure(
     metric_cardinality_limit: int | None = None,
     resource_attributes: Mapping[str, str] | None = None,
     instrument: bool | Iterable[str] | None = None,
+    logging: bool | None = None,
+    log_format: str | None = None,
+    log_level: str | None = None,
+    log_sample_ratio: float | None = None,
+    log_rate_limit: float | None = None,
+    redact_patterns: Iterable[str] | None = None,
+    redact_fields: Iterable[str] | None = None,
+    pricing: str | Mapping[str, Any] | None = None,
 ) -> Telemetry:
     """Set up OpenTelemetry for an LLM application and return its :class:`Telemetry` handle.
 
@@ -155,10 +169,14 @@ def configure(
     ``instrument`` picks the libraries to auto-instrument: ``True`` (default: every
     supported library that is installed, or ``OTEL_LLM_INSTRUMENT``), ``False``, or names
     such as ``["openai", "tiktoken"]``. ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` wins.
+    ``logging`` and the ``log_*``/``redact_*`` arguments set up trace-correlated structlog
+    and stdlib logging (see ``docs/logging.md``); ``pricing`` extends or overrides the
+    packaged price table (a file path or a mapping; see ``docs/cost-and-budgets.md``).
     """
     global _current
     arguments = {k: v for k, v in locals().items() if v is not None}
-    settings = resolve(**{k: v for k, v in arguments.items() if k != "instrument"})
+    settings = resolve(**{k: v for k, v in arguments.items() if k not in ("instrument", "pricing")})
+    configure_pricing(pricing)  # a bad table fails here, at startup, naming file and line
     with _lock:
         if _current is not None:
             if arguments != _current._arguments:
@@ -171,11 +189,26 @@ def configure(
             _runtime.configure(enabled=False, capture=settings.capture_content)
             _current = Telemetry(settings, arguments=arguments)
             return _current
-        _current = _build(settings, arguments)
+        current = _current = _build(settings, arguments)
         _runtime.configure(enabled=True, capture=settings.capture_content)
-        atexit.register(_current.shutdown)
+        atexit.register(current.shutdown)
+        if settings.logging and current.logger_provider is not None:
+            setup_logging(
+                logger_provider=current.logger_provider,
+                service_name=settings.service_name,
+                fmt=settings.log_format,  # type: ignore[arg-type]
+                level=settings.log_level,
+                redactor=_redactor(settings),
+                sample_ratio=settings.log_sample_ratio,
+                rate_limit=settings.log_rate_limit,
+            )
+            current.logging_installed = True
     _auto_instrument(instrument)
-    return _current
+    return current
+
+
+def _redactor(settings: Settings) -> Redactor:
+    return Redactor(settings.redact_patterns, settings.redact_fields)
 
 
 def _auto_instrument(choice: bool | Iterable[str] | None) -> None:
@@ -200,9 +233,9 @@ def _auto_instrument(choice: bool | Iterable[str] | None) -> None:
 def shutdown() -> None:
     """Flush and shut down what ``configure()`` set up; safe to call more than once."""
     with _lock:
-        current = _current
-    if current is not None:
-        current.shutdown()
+        handle = _current
+    if handle is not None:
+        handle.shutdown()
 
 
 def _resource(settings: Settings) -> Resource:
@@ -352,10 +385,16 @@ def _build(settings: Settings, arguments: Mapping[str, Any]) -> Telemetry:
         tracer_provider = existing_tp
     else:
         tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings))
+        redactor = _redactor(settings)
         for exporter, delay in _span_exporters(settings):
-            # Bounded queue, export on the processor's own thread: never on the caller's.
+            # Bounded queue, export on the processor's own thread: never on the caller's;
+            # secrets are redacted on the way to every exporter.
             tracer_provider.add_span_processor(
-                BatchSpanProcessor(exporter, max_queue_size=2048, schedule_delay_millis=delay)
+                BatchSpanProcessor(
+                    wrap_span_exporter(exporter, redactor),
+                    max_queue_size=2048,
+                    schedule_delay_millis=delay,
+                )
             )
         trace.set_tracer_provider(tracer_provider)
         owned.add("traces")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,14 @@ _WORDS = (
 ).split()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up early (a closed stream) are normal here, not tracebacks."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class SimulatedModelServer:
     """Serve ``/v1/chat/completions`` on an ephemeral loopback port in a daemon thread."""
 
@@ -36,7 +45,7 @@ class SimulatedModelServer:
         self._per_token = per_token
         self._lock = threading.Lock()
         self._requests = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

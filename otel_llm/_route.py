@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
 from opentelemetry import context as otel_context
 
 from . import semconv
+from ._logging import log_event
 from ._operation import Attributes, Operation
 from ._runtime import ROUTE_KEY, RT, error_type_of, report_error
 
@@ -109,6 +111,15 @@ class Route(Operation):
             self.span.add_event(semconv.EVENT_FALLBACK, event)
             RT.instruments.route_fallbacks.add(
                 1, {**self._metric_attrs, **event}, context=self._ctx
+            )
+            log_event(
+                logging.WARNING,
+                "route fallback",
+                route=self._name,
+                from_model=from_model,
+                to_model=to_model,
+                reason=reason,
+                error_type=event.get(semconv.ERROR_TYPE),
             )
         except Exception as exc:
             report_error(self._component, exc)

@@ -139,6 +139,11 @@ class Instruments:
             unit="{stream}",
             description="Finished streams by outcome: completed, error, cancelled, abandoned.",
         )
+        self.logs_dropped: Counter = c(
+            semconv.METRIC_LOGS_DROPPED,
+            unit="{record}",
+            description="Log events dropped by sampling or the rate cap.",
+        )
         self.streams_gc_finalized: Counter = c(
             semconv.METRIC_STREAMS_FINALIZED_BY_GC,
             unit="{stream}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, get_args
@@ -40,6 +41,8 @@ SAMPLERS = (
     "parentbased_traceidratio",
 )
 PROTOCOLS: tuple[str, ...] = get_args(Protocol)
+LOG_FORMATS = ("json", "console")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -67,6 +70,13 @@ class Settings:
     capture_content: CaptureMode
     metric_cardinality_limit: int
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
+    logging: bool = True
+    log_format: str | None = None
+    log_level: str = "INFO"
+    log_sample_ratio: float = 1.0
+    log_rate_limit: float | None = None
+    redact_patterns: tuple[str, ...] = ()
+    redact_fields: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, object]:
         """A JSON-friendly view for ``otel-llm doctor`` (header values hidden)."""
@@ -83,6 +93,9 @@ class Settings:
             "sampler": f"{self.sampler}({self.sampler_arg})",
             "content capture": self.capture_content,
             "metric series cap": self.metric_cardinality_limit,
+            "logging": f"{self.log_format or 'auto'} at {self.log_level}"
+            if self.logging
+            else "off",
         }
 
 
@@ -213,8 +226,23 @@ def resolve(
     capture_content: str | None = None,
     metric_cardinality_limit: int | None = None,
     resource_attributes: Mapping[str, str] | None = None,
+    logging: bool | None = None,
+    log_format: str | None = None,
+    log_level: str | None = None,
+    log_sample_ratio: float | None = None,
+    log_rate_limit: float | None = None,
+    redact_patterns: Iterable[str] | None = None,
+    redact_fields: Iterable[str] | None = None,
 ) -> Settings:
     """Resolve every setting: argument, then environment variable, then default."""
+    if log_format is not None and log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format={log_format!r} is not one of: {', '.join(LOG_FORMATS)}")
+    if log_level is not None and log_level.upper() not in LOG_LEVELS:
+        raise ValueError(f"log_level={log_level!r} is not one of: {', '.join(LOG_LEVELS)}")
+    if log_sample_ratio is not None and not 0.0 <= log_sample_ratio <= 1.0:
+        raise ValueError(f"log_sample_ratio={log_sample_ratio!r} must be between 0 and 1")
+    if log_rate_limit is not None and log_rate_limit <= 0:
+        raise ValueError(f"log_rate_limit={log_rate_limit!r} must be positive")
     if otlp_protocol is not None and otlp_protocol not in PROTOCOLS:
         raise ValueError(f"otlp_protocol={otlp_protocol!r} is not one of: {', '.join(PROTOCOLS)}")
     if sampler is not None and sampler not in SAMPLERS:
@@ -284,7 +312,33 @@ def resolve(
         capture_content=capture,
         metric_cardinality_limit=limit,
         resource_attributes=dict(resource_attributes or {}),
+        logging=logging if logging is not None else env_bool(semconv.ENV_LLM_LOGGING, True),
+        log_format=log_format or env_choice(semconv.ENV_LLM_LOG_FORMAT, LOG_FORMATS, None),
+        log_level=(
+            log_level or str(env_choice(semconv.ENV_LLM_LOG_LEVEL, LOG_LEVELS, "INFO"))
+        ).upper(),
+        log_sample_ratio=log_sample_ratio
+        if log_sample_ratio is not None
+        else env_number(semconv.ENV_LLM_LOG_SAMPLE_RATIO, 1.0, 0, 1),
+        log_rate_limit=log_rate_limit
+        if log_rate_limit is not None
+        else _env_rate(semconv.ENV_LLM_LOG_RATE_LIMIT),
+        redact_patterns=tuple(redact_patterns)
+        if redact_patterns is not None
+        else tuple(p for p in re.split(r"\n|;;", _env(semconv.ENV_LLM_REDACT_PATTERNS) or "") if p),
+        redact_fields=tuple(redact_fields)
+        if redact_fields is not None
+        else tuple(
+            f.strip() for f in (_env(semconv.ENV_LLM_REDACT_FIELDS) or "").split(",") if f.strip()
+        ),
     )
+
+
+def _env_rate(name: str) -> float | None:
+    if _env(name) is None:
+        return None
+    rate = env_number(name, 0.0, 0.0, 1e9)
+    return rate or None
 
 
 def _service_from_resource_env() -> str:

@@ -8,6 +8,7 @@ exhaustion (completed), an exception (its type), ``break``/``close()``/``aclose(
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
@@ -19,6 +20,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import semconv
 from ._generation import Generation
+from ._logging import log_event
 from ._operation import Attributes
 from ._runtime import RT, report_error
 
@@ -142,6 +144,15 @@ class Stream(Generation):
         if self._per_chunk is not None:
             instruments.stream_active.add(-1, self._active_attrs, context=self._ctx)
         outcome = self._error_type or "completed"
+        if outcome != "completed":
+            log_event(
+                logging.WARNING,
+                "stream aborted",
+                model=self._model,
+                provider=self._provider,
+                error_type=outcome,
+                chunks=self._chunks,
+            )
         if outcome not in (semconv.ERROR_CANCELLED, semconv.ERROR_ABANDONED, "completed"):
             outcome = "error"
         instruments.stream_outcomes.add(

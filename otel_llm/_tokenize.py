@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from . import semconv
+from ._logging import log_event
 from ._operation import Attributes, Operation
 from ._runtime import RT
 
@@ -136,6 +138,14 @@ class Tokenize(Operation):
             instruments.tokenizer_chunks.record(self._chunks, attrs, context=ctx)
         if self._truncated:
             instruments.tokenizer_truncations.add(1, attrs, context=ctx)
+            log_event(
+                logging.INFO,
+                "input truncated",
+                tokenizer=self._tokenizer,
+                original_tokens=self._original_tokens,
+                kept_tokens=self._tokens,
+                max_tokens=self._max_tokens,
+            )
         if self._estimated:
             instruments.tokenizer_estimates.add(1, attrs, context=ctx)
         needed = self._original_tokens if self._original_tokens is not None else self._tokens
