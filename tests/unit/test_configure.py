@@ -98,7 +98,9 @@ def test_console_exporter_prints_tree_to_stderr() -> None:
     """The console exporter prints the finished trace as an indented tree on stderr."""
     proc = run_python(
         "import otel_llm\ntel = otel_llm.configure(traces_exporter='console', "
-        "metrics_exporter='none', logs_exporter='none', logging=False)\n" + WORKLOAD + "tel.shutdown()\n"
+        "metrics_exporter='none', logs_exporter='none', logging=False)\n"
+        + WORKLOAD
+        + "tel.shutdown()\n"
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
