@@ -339,6 +339,7 @@ class _ChoiceChunks:
         self._expected = given(kwargs.get("n")) or 1
         self._finish: dict[int, str] = {}
         self._text: dict[int, list[str]] = {}
+        self._tools: dict[int, dict[int, dict[str, Any]]] = {}
         self._identified = False
         self._captured = False
         self.finished = False
@@ -357,6 +358,8 @@ class _ChoiceChunks:
                 text += piece
                 if self._keep_text:
                     self._text.setdefault(index, []).append(piece)
+            if self._chat and RT.capture != "NO_CONTENT":
+                self._tool_deltas(index, get(get(choice, "delta"), "tool_calls"))
             reason = get(choice, "finish_reason")
             if reason:
                 self._finish[index] = str(reason)
@@ -384,20 +387,32 @@ class _ChoiceChunks:
             stream.set_response(output_tokens=tokens)
             stream.set_attribute(semconv.TOKENIZER_ESTIMATED, True)
 
+    def _tool_deltas(self, index: int, calls: Any) -> None:
+        """Assemble streamed tool calls: id and name arrive once, arguments in pieces."""
+        for call in calls or []:
+            slot = self._tools.setdefault(index, {}).setdefault(
+                get(call, "index") or 0, {"type": "tool_call", "id": None, "name": None}
+            )
+            if get(call, "id"):
+                slot["id"] = get(call, "id")
+            function = get(call, "function")
+            if get(function, "name"):
+                slot["name"] = get(function, "name")
+            arguments = get(function, "arguments")
+            if isinstance(arguments, str):
+                slot["arguments"] = slot.get("arguments", "") + arguments
+
     def _capture(self, stream: Stream) -> None:
         if self._captured or RT.capture == "NO_CONTENT":
             return
         self._captured = True
-        stream.set_output_messages(
-            [
-                {
-                    "role": "assistant",
-                    "parts": _parts("".join(self._text.get(i, []))),
-                    "finish_reason": self._finish[i],
-                }
-                for i in sorted(self._finish)
-            ]
-        )
+        messages = []
+        for i in sorted(self._finish):
+            text = "".join(self._text.get(i, []))
+            tools = [self._tools[i][k] for k in sorted(self._tools.get(i, {}))]
+            parts = (_parts(text) if text else []) + tools
+            messages.append({"role": "assistant", "parts": parts, "finish_reason": self._finish[i]})
+        stream.set_output_messages(messages)
 
 
 _options: dict[str, bool] = {"estimate_stream_usage": False}

@@ -666,6 +666,62 @@ def test_stream_content_capture(otel_capture: Capture) -> None:
     assert message["parts"] == [{"type": "text", "content": '"This is a test."'}]
 
 
+def test_streamed_tool_calls(otel_capture: Capture) -> None:
+    """Streamed tool calls: finish reason tool_calls; captured calls are reassembled."""
+    _runtime.RT.capture = "SPAN_ONLY"
+    stream = _replay("test_chat_completion_multiple_tools_streaming_with_content")
+    chunks = list(
+        stream.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert a["gen_ai.response.finish_reasons"] == ["tool_calls"]
+    assert a["otel_llm.stream.chunks"] == len([c for c in chunks if c.choices])
+    (message,) = json.loads(a["gen_ai.output.messages"])
+    calls = message["parts"]
+    assert [c["name"] for c in calls] == ["get_current_weather", "get_current_weather"]
+    assert [json.loads(c["arguments"])["location"] for c in calls] == [
+        "Seattle, WA",
+        "San Francisco, CA",
+    ]
+    assert all(c["type"] == "tool_call" and c["id"].startswith("call_") for c in calls)
+
+
+def test_responses_content_capture(otel_capture: Capture) -> None:
+    """Responses API capture: instructions as system, input as user, output text."""
+    _runtime.RT.capture = "SPAN_ONLY"
+    _replay(RESPONSES).responses.create(
+        model="gpt-4o-mini", input="Say this is a test", instructions="You are a helpful assistant."
+    )
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert json.loads(a["gen_ai.input.messages"]) == [
+        {"role": "system", "parts": [{"type": "text", "content": "You are a helpful assistant."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Say this is a test"}]},
+    ]
+    assert json.loads(a["gen_ai.output.messages"]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "This is a test."}],
+            "finish_reason": "stop",
+        }
+    ]
+
+
+async def test_async_stream_helper_left_early(otel_capture: Capture) -> None:
+    """Async chat.completions.stream() left early: cancelled when the block exits."""
+    client = _replay("test_async_chat_completion_streaming", asynchronous=True)
+    async with client.chat.completions.stream(model="gpt-4", messages=MESSAGES) as stream:
+        async for _event in stream:
+            break
+    span = otel_capture.span("chat gpt-4")
+    assert attrs(span)["error.type"] == "cancelled"
+    assert otel_capture.metric_sum("otel_llm.stream.active") == 0
+
+
 def test_disabled_runtime_records_nothing(otel_capture: Capture) -> None:
     """With the SDK disabled the wrapper calls straight through."""
     _runtime.RT.enabled = False
