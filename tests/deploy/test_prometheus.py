@@ -96,9 +96,7 @@ def test_every_alert_has_a_unit_test() -> None:
     rules = yaml.safe_load((CONFIG / "rules" / "llm.yml").read_text())
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     tested: set[str] = set()
-    for test in yaml.safe_load((CONFIG / "rules" / "tests" / "llm_test.yml").read_text())[
-        "tests"
-    ]:
+    for test in yaml.safe_load((CONFIG / "rules" / "tests" / "llm_test.yml").read_text())["tests"]:
         for case in test.get("alert_rule_test", []):
             if case.get("exp_alerts"):
                 tested.add(case["alertname"])
