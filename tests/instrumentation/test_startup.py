@@ -18,10 +18,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -270,3 +274,53 @@ def test_registry_instrument_is_idempotent_and_honours_disabled(
     from otel_llm.instrumentation.openai import OpenAIInstrumentor
 
     assert not OpenAIInstrumentor().is_instrumented_by_opentelemetry
+
+
+class ForeignInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Stands in for another package's instrumentor (e.g. opentelemetry-instrumentation-*)."""
+
+    calls: list[str] = []  # noqa: RUF012
+
+    def instrumentation_dependencies(self) -> list[str]:
+        return []
+
+    def _instrument(self, **kwargs: Any) -> None:
+        type(self).calls.append("instrument")
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        type(self).calls.append("uninstrument")
+
+
+def _foreign(name: str) -> EntryPoint:
+    return EntryPoint(
+        name=name,
+        value="tests.instrumentation.test_startup:ForeignInstrumentor",
+        group="opentelemetry_instrumentor",
+    )
+
+
+def test_distro_skips_a_second_instrumentor_for_a_covered_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another package's 'openai' instrumentor is skipped (one span per call, not two)."""
+    monkeypatch.delenv("OTEL_LLM_INSTRUMENT", raising=False)
+    ForeignInstrumentor.calls.clear()
+    _distro.OtelLlmDistro().load_instrumentor(_foreign("openai"), skip_dep_check=True)
+    assert ForeignInstrumentor.calls == []
+
+
+def test_distro_loads_other_instrumentors_and_excluded_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Libraries otel-llm does not cover, or that OTEL_LLM_INSTRUMENT excludes, load normally."""
+    ForeignInstrumentor.calls.clear()
+    distro = _distro.OtelLlmDistro()
+    try:
+        distro.load_instrumentor(_foreign("requests"), skip_dep_check=True)
+        assert ForeignInstrumentor.calls == ["instrument"]
+        ForeignInstrumentor().uninstrument()
+        monkeypatch.setenv("OTEL_LLM_INSTRUMENT", "tiktoken")
+        distro.load_instrumentor(_foreign("openai"), skip_dep_check=True)
+        assert ForeignInstrumentor.calls == ["instrument", "uninstrument", "instrument"]
+    finally:
+        ForeignInstrumentor().uninstrument()
