@@ -14,7 +14,7 @@ __all__ = ["CacheLookup", "cache_lookup"]
 class CacheLookup(Operation):
     """Handle of one cache lookup: call ``hit()`` or ``miss()``."""
 
-    __slots__ = ("_hit", "_name")
+    __slots__ = ("_hit", "_name", "_reason")
 
     _component: ClassVar[str] = "cache"
 
@@ -24,6 +24,7 @@ class CacheLookup(Operation):
             raise ValueError(f"cache name must be a non-empty string, got {name!r}")
         self._name = name
         self._hit: bool | None = None
+        self._reason: str | None = None
 
     def _span_name(self) -> str:
         return f"{semconv.SPAN_CACHE_PREFIX} {self._name}"
@@ -35,9 +36,10 @@ class CacheLookup(Operation):
         """The lookup found an entry."""
         self._hit = True
 
-    def miss(self) -> None:
-        """The lookup found nothing."""
+    def miss(self, reason: str | None = None) -> None:
+        """The lookup found nothing; ``reason`` says why (``expired``, ``evicted``, ...)."""
         self._hit = False
+        self._reason = reason
 
     def _on_end(self, duration: float) -> None:
         if self._hit is None:  # neither hit() nor miss(): nothing to count
@@ -47,6 +49,9 @@ class CacheLookup(Operation):
             semconv.CACHE_NAME: self._name,
             semconv.CACHE_RESULT: "hit" if self._hit else "miss",
         }
+        if self._reason:
+            attrs[semconv.CACHE_MISS_REASON] = self._reason
+            self.span.set_attribute(semconv.CACHE_MISS_REASON, self._reason)
         RT.instruments.cache_lookups.add(1, attrs, context=self._ctx)
 
 

@@ -43,6 +43,8 @@ def _doctor(args: argparse.Namespace) -> int:
     if uses_otlp and not settings.disabled:
         ok, message = _check_endpoint(settings)
         report["otlp check"] = {"ok": ok, "message": message}
+    if args.send_test and not settings.disabled:
+        report["test telemetry"] = _send_test()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -53,7 +55,32 @@ def _doctor(args: argparse.Namespace) -> int:
             check = report["otlp check"]
             assert isinstance(check, dict)
             print(f"\n  [{'ok' if check['ok'] else 'FAIL'}] {check['message']}")
+        if "test telemetry" in report:
+            sent = report["test telemetry"]
+            assert isinstance(sent, dict)
+            print(f"\n  sent one span, one log and one metric: trace id {sent['trace_id']}")
+            print(f"  Jaeger: {sent['jaeger']}")
+            print(f"  Elasticsearch/Kibana: query {sent['logs']}")
     return 0 if ok else 1
+
+
+def _send_test() -> dict[str, str]:
+    """Emit one span, one correlated log and one metric through the configured pipeline."""
+    import otel_llm
+
+    telemetry = otel_llm.configure(instrument=False)
+    log = otel_llm.get_logger("otel_llm.doctor")
+    with otel_llm.generation(model="otel-llm-doctor", provider="otel_llm") as g:
+        trace_id = otel_llm.current_trace_id() or ""
+        log.info("otel-llm doctor test event")
+        g.set_response(input_tokens=1, output_tokens=1, finish_reasons=["stop"])
+    telemetry.force_flush(10_000)
+    service = telemetry.settings.service_name
+    return {
+        "trace_id": trace_id,
+        "jaeger": f"http://localhost:16686/trace/{trace_id} (service {service})",
+        "logs": f'trace_id:"{trace_id}"',
+    }
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -116,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor", help="print the resolved configuration and check the OTLP endpoint"
     )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument(
+        "--send-test",
+        action="store_true",
+        help="emit one span, one log and one metric and print the trace id to look up",
+    )
     doctor.set_defaults(func=_doctor)
     demo = sub.add_parser(
         "demo", help="run an instrumented LLM service against a local simulated model"

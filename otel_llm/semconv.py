@@ -160,6 +160,8 @@ CACHE_HIT: Final = "otel_llm.cache.hit"
 """Span attribute: true on a hit."""
 CACHE_RESULT: Final = "otel_llm.cache.result"
 """Metric attribute: hit or miss."""
+CACHE_MISS_REASON: Final = "otel_llm.cache.miss_reason"
+"""Why a lookup missed (expired, evicted, ...): a short, low-cardinality word."""
 INSTRUMENTATION_COMPONENT: Final = "otel_llm.component"
 """Self-observability metric attribute: which part of otel-llm failed."""
 

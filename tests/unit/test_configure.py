@@ -283,3 +283,27 @@ def test_configure_returns_quickly() -> None:
     start = time.perf_counter()
     resolve()
     assert time.perf_counter() - start < 1
+
+
+def test_doctor_send_test_delivers_a_correlated_span_and_log() -> None:
+    """`doctor --send-test` sends a span and a log with the printed trace id."""
+    with otlp_http_receiver() as (endpoint, received):
+        proc = run_python(
+            "import sys; from otel_llm.cli import main; sys.exit(main(['doctor', '--send-test']))",
+            env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            },
+        )
+    assert proc.returncode == 0, proc.stderr
+    trace_id = proc.stdout.split("trace id ")[1].split()[0]
+    assert len(trace_id) == 32
+    assert "chat otel-llm-doctor" in received.span_names()
+    records = [
+        record
+        for request in received.logs
+        for rl in request.resource_logs
+        for sl in rl.scope_logs
+        for record in sl.log_records
+    ]
+    assert any(r.trace_id.hex() == trace_id for r in records)

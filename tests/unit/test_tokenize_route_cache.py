@@ -115,3 +115,13 @@ def test_cache_hit_and_miss(otel_capture: Capture) -> None:
     assert [(s.attributes or {})["otel_llm.cache.hit"] for s in spans] == [False, True]
     assert otel_capture.metric_sum("otel_llm.cache.lookups", otel_llm_cache_result="hit") == 1
     assert otel_capture.metric_sum("otel_llm.cache.lookups", otel_llm_cache_result="miss") == 1
+
+
+def test_cache_miss_reason(otel_capture: Capture) -> None:
+    """miss(reason=) is on the span and the lookup counter."""
+    with otel_llm.cache_lookup("kv") as c:
+        c.miss(reason="expired")
+    span = otel_capture.span("cache.lookup kv")
+    assert (span.attributes or {})["otel_llm.cache.miss_reason"] == "expired"
+    (point,) = otel_capture.metric_points("otel_llm.cache.lookups", otel_llm_cache_result="miss")
+    assert point.attributes["otel_llm.cache.miss_reason"] == "expired"
