@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+PY_DIRS := $(wildcard otel_llm tests benchmarks)
+
 lint: venv
-	$(BIN)/ruff check otel_llm tests benchmarks
-	$(BIN)/ruff format --check otel_llm tests benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: venv
 	$(BIN)/mypy
