@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TextIO, cast
 
@@ -153,13 +153,16 @@ class _Sampler:
     keep every (1/ratio)-th one, deterministically.
     """
 
-    def __init__(self, ratio: float, rate_limit: float | None) -> None:
+    def __init__(
+        self, ratio: float, rate_limit: float | None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if not 0.0 <= ratio <= 1.0:
             raise ValueError(f"sample_ratio={ratio!r} must be between 0 and 1")
         if rate_limit is not None and rate_limit <= 0:
             raise ValueError(f"rate_limit={rate_limit!r} must be positive or None")
         self.ratio = ratio
         self.rate_limit = rate_limit
+        self._clock = clock
         self._bound = round(ratio * (1 << 64))
         self._untraced = 0.0
         self._window = 0
@@ -181,7 +184,7 @@ class _Sampler:
                         return "sampled"
                     self._untraced -= 1.0
         if self.rate_limit is not None:
-            second = int(time.monotonic())
+            second = int(self._clock())
             with self._lock:
                 if second != self._window:
                     self._window, self._count = second, 0
