@@ -1,6 +1,6 @@
 """Hugging Face transformers instrumentation: tokenizer calls and in-process ``generate``.
 
-Tokenizers (``PreTrainedTokenizerBase.__call__``, ``encode``, ``decode``,
+Tokenizers (``PreTrainedTokenizerBase.__call__``, ``encode``, ``decode``, ``batch_decode``,
 ``apply_chat_template``) become ``Tokenize`` handles with ``parent_required=True``: metrics
 always, a ``tokenizer.*`` span only under an active span. A call made from inside another
 instrumented tokenizer call (``apply_chat_template`` tokenizing its rendered prompt) is not
@@ -300,7 +300,7 @@ def _decode_wrapper(
     if not RT.enabled or _IN_TOKENIZER.get():
         return wrapped(*args, **kwargs)
     try:
-        ids = args[0] if args else kwargs.get("token_ids")
+        ids = args[0] if args else kwargs.get("token_ids", kwargs.get("sequences"))
         op = Tokenize("decode", _tokenizer_name(instance), None, None, True)
         op.set_tokens(sum(len(row) for row in _rows(ids)))
         op.start()
@@ -456,6 +456,7 @@ _TOKENIZER_TARGETS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("PreTrainedTokenizerBase.__call__", _call_wrapper),
     ("PreTrainedTokenizerBase.encode", _encode_wrapper),
     ("PreTrainedTokenizerBase.decode", _decode_wrapper),
+    ("PreTrainedTokenizerBase.batch_decode", _decode_wrapper),  # v4 loops over decode()
     ("PreTrainedTokenizerBase.apply_chat_template", _chat_template_wrapper),
 )
 _GENERATION_TARGETS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -471,7 +472,7 @@ class TransformersInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The tested transformers versions."""
-        return ("transformers >= 5.0, < 6",)
+        return ("transformers >= 4.57, < 6",)
 
     def _instrument(self, **kwargs: Any) -> None:
         cls = type(self)

@@ -109,9 +109,9 @@ def test_padded_batch_counts_real_tokens_and_truncation(otel_capture: Capture, t
 
 
 def test_decode_counts_every_id_of_a_batch(otel_capture: Capture, tok: Any) -> None:
-    """decode of one sequence and of a batch: tokens consumed, one operation per call."""
+    """decode of one sequence and batch_decode of two: tokens consumed, one operation per call."""
     assert _under_parent(lambda: tok.decode([4, 5])) == "hello world"
-    assert tok.decode([[4, 5], [6]]) == ["hello world", "the"]
+    assert tok.batch_decode([[4, 5], [6]]) == ["hello world", "the"]
     assert _attrs(otel_capture.span("tokenizer.decode"))["otel_llm.tokenizer.tokens"] == 2
     decode = {"otel_llm.tokenizer.name": NAME, "otel_llm.tokenizer.operation": "decode"}
     assert otel_capture.metric_sum("otel_llm.tokenizer.tokens", **decode) == 5
@@ -120,9 +120,10 @@ def test_decode_counts_every_id_of_a_batch(otel_capture: Capture, tok: Any) -> N
 
 def test_chat_template_is_one_operation(otel_capture: Capture, tok: Any) -> None:
     """apply_chat_template is one span: its inner tokenizer __call__ is not recounted."""
-    expected = _plain("apply_chat_template", tok, MESSAGES, add_generation_prompt=True)
+    options = {"add_generation_prompt": True, "return_dict": True}
+    expected = _plain("apply_chat_template", tok, MESSAGES, **options)
     otel_capture.clear()  # the plain call's inner tok(...) is still instrumented
-    out = _under_parent(lambda: tok.apply_chat_template(MESSAGES, add_generation_prompt=True))
+    out = _under_parent(lambda: tok.apply_chat_template(MESSAGES, **options))
     assert dict(out) == dict(expected)
     assert [s.name for s in otel_capture.spans()] == ["tokenizer.apply_chat_template", "handler"]
     attrs = _attrs(otel_capture.span("tokenizer.apply_chat_template"))
@@ -135,7 +136,8 @@ def test_chat_template_render_and_truncation(otel_capture: Capture, tok: Any) ->
     """tokenize=False records no token count; truncation=True reports the cut prompt."""
     rendered = tok.apply_chat_template(MESSAGES, tokenize=False)
     assert rendered == "<|im_start|>user\nhello world<|im_end|>\n"
-    cut = _under_parent(lambda: tok.apply_chat_template(MESSAGES, truncation=True, max_length=3))
+    options = {"truncation": True, "max_length": 3, "return_dict": True}
+    cut = _under_parent(lambda: tok.apply_chat_template(MESSAGES, **options))
     assert cut["input_ids"] == [2, 63, 4]
     attrs = _attrs(otel_capture.span("tokenizer.apply_chat_template"))
     assert attrs["otel_llm.tokenizer.truncated"] is True
@@ -160,7 +162,7 @@ def test_uninstrument_restores_the_tokenizer_methods(otel_capture: Capture, tok:
     instrumentor = TransformersInstrumentor()
     instrumentor.uninstrument()
     try:
-        for name in ("__call__", "encode", "decode", "apply_chat_template"):
+        for name in ("__call__", "encode", "decode", "batch_decode", "apply_chat_template"):
             assert not isinstance(PreTrainedTokenizerBase.__dict__[name], wrapt.FunctionWrapper)
         assert tok.encode("hello world") == [4, 5]
         assert otel_capture.metric_points("otel_llm.tokenizer.duration") == []
