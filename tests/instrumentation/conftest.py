@@ -3,7 +3,8 @@
 The shared cassettes (``/work/shared/fixtures/openai-cassettes`` or ``OTEL_LLM_CASSETTES``)
 were recorded against api.openai.com. ``Replay`` loads one and answers the SDK's requests
 with the recorded status, content type and body (SSE bodies are the raw ``data:`` text), so
-the real SDK parses real payloads; only the socket is fake (``httpx.MockTransport``).
+the real SDK parses real payloads; only the socket is fake (``MockTransport`` of the SDK's
+own HTTP library: httpx for openai 2.x, httpx2 for 3.x).
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ def load_cassette(name: str) -> list[Recorded]:
     return interactions
 
 
+def openai_http() -> Any:
+    """The HTTP library the installed openai SDK is built on: httpx2 (3.x) or httpx (2.x)."""
+    import importlib
+
+    import openai._base_client as base
+
+    source = Path(base.__file__).read_text()
+    return importlib.import_module("httpx2" if "\nimport httpx2" in source else "httpx")
+
+
 @dataclass
 class Replay:
     """A transport handler serving recorded responses in order; it keeps what was sent."""
@@ -68,14 +79,13 @@ class Replay:
     requests: list[Any] = field(default_factory=list)
 
     def __call__(self, request: Any) -> Any:
-        import httpx
-
+        http = openai_http()
         assert self.interactions, f"unexpected extra request {request.method} {request.url}"
         recorded = self.interactions.pop(0)
         if recorded.path:
             assert (request.method, request.url.path) == (recorded.method, recorded.path)
         self.requests.append(json.loads(request.content) if request.content else None)
-        return httpx.Response(
+        return http.Response(
             recorded.status, headers={"content-type": recorded.content_type}, content=recorded.body
         )
 
@@ -97,21 +107,21 @@ def serve(status: int, body: bytes | dict[str, Any], content_type: str | None = 
 
 def openai_client(handler: Callable[[Any], Any], *, asynchronous: bool = False) -> Any:
     """A real ``openai`` client whose HTTP goes to ``handler`` (no retries)."""
-    import httpx
     import openai
 
-    transport = httpx.MockTransport(handler)
+    http = openai_http()
+    transport = http.MockTransport(handler)
     if asynchronous:
         return openai.AsyncOpenAI(
             api_key="test_openai_api_key",
             base_url="https://api.openai.com/v1",
-            http_client=httpx.AsyncClient(transport=transport),
+            http_client=http.AsyncClient(transport=transport),
             max_retries=0,
         )
     return openai.OpenAI(
         api_key="test_openai_api_key",
         base_url="https://api.openai.com/v1",
-        http_client=httpx.Client(transport=transport),
+        http_client=http.Client(transport=transport),
         max_retries=0,
     )
 

@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import openai
 import pytest
 import wrapt
@@ -24,6 +23,7 @@ from tests.instrumentation.conftest import (
     attrs,
     load_cassette,
     openai_client,
+    openai_http,
     serve,
     sse,
 )
@@ -406,8 +406,8 @@ def test_not_found_from_cassette(otel_capture: Capture) -> None:
 @pytest.mark.parametrize(
     ("raised", "exc_type"),
     [
-        (httpx.ReadTimeout("timed out"), openai.APITimeoutError),
-        (httpx.ConnectError("refused"), openai.APIConnectionError),
+        (openai_http().ReadTimeout("timed out"), openai.APITimeoutError),
+        (openai_http().ConnectError("refused"), openai.APIConnectionError),
     ],
 )
 def test_transport_failures_set_error_type(
@@ -415,7 +415,7 @@ def test_transport_failures_set_error_type(
 ) -> None:
     """Timeouts and connection errors: error.type is the SDK's exception class."""
 
-    def fail(request: httpx.Request) -> httpx.Response:
+    def fail(request: Any) -> Any:
         raise raised
 
     client = openai_client(fail)
