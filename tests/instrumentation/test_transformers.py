@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,18 +243,23 @@ def test_generate_error_passes_through(otel_capture: Capture, tok: Any, model: A
 
 
 def test_generate_with_a_streamer_is_a_stream(otel_capture: Capture, tok: Any, model: Any) -> None:
-    """TextIteratorStreamer: the caller reads the text; the span gets chunks and TTFT."""
+    """TextIteratorStreamer in a context-copying thread: a child stream with chunks and TTFT."""
     from transformers import TextIteratorStreamer
 
     streamer = TextIteratorStreamer(tok, skip_prompt=True)
     inputs = tok("hello world", return_tensors="pt")
     kwargs = {**inputs, "max_new_tokens": 4, "min_new_tokens": 4, "do_sample": False}
-    worker = threading.Thread(target=model.generate, kwargs={**kwargs, "streamer": streamer})
-    worker.start()
-    text = "".join(streamer)
-    worker.join(30)
+    with trace.get_tracer("app").start_as_current_span("handler"):
+        ctx = contextvars.copy_context()
+        worker = threading.Thread(
+            target=ctx.run, args=(model.generate,), kwargs={**kwargs, "streamer": streamer}
+        )
+        worker.start()
+        text = "".join(streamer)
+        worker.join(30)
     assert isinstance(text, str)
-    span = otel_capture.span(GENERATE)
+    (span,) = otel_capture.children(otel_capture.span("handler"))
+    assert span.name == GENERATE
     attrs = _attrs(span)
     assert attrs["gen_ai.request.stream"] is True
     assert attrs["otel_llm.stream.chunks"] == 4
