@@ -632,8 +632,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
-        """The tested openai versions (the 1.x and 2.x SDKs share these methods)."""
-        return ("openai >= 1.40, < 4",)
+        """The tested openai versions: 1.66 (the first with the Responses API) to 3.x."""
+        return ("openai >= 1.66, < 4",)
 
     def _instrument(self, **kwargs: Any) -> None:
         """Wrap the SDK. ``estimate_stream_usage=True`` opts in to counting the output
