@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= dev
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test lint typecheck pytest docs demo clean
+.PHONY: venv test lint typecheck pytest docs demo clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,16 @@ test: lint typecheck docs pytest
 
 demo: venv
 	$(BIN)/otel-llm demo
+
+# Benchmarks (not part of `make test`): peers live only in benchmarks/.venv.
+BENCH_VENV := benchmarks/.venv
+$(BENCH_VENV)/.installed: $(STAMP) benchmarks/requirements.txt pyproject.toml
+	$(BIN)/uv venv -q --allow-existing -p $(BIN)/python $(BENCH_VENV)
+	$(BIN)/uv pip install -q -p $(BENCH_VENV)/bin/python -e . -r benchmarks/requirements.txt
+	touch $@
+
+bench: venv $(BENCH_VENV)/.installed
+	cd benchmarks && .venv/bin/python run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
