@@ -87,7 +87,7 @@ from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk._logs import LoggerProvider, LogRecord
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -105,12 +105,11 @@ with tp.get_tracer("e2e.raw").start_as_current_span("leaky") as span:
     span.set_attribute("http.request.header.authorization", "{BEARER}")
     span.set_attribute("app.note", "key={OPENAI_KEY}")
     ctx = span.get_span_context()
-    logger.emit(LogRecord(
-        trace_id=ctx.trace_id, span_id=ctx.span_id, trace_flags=ctx.trace_flags,
+    logger.emit(  # in the current context: the record carries the span's trace id
         severity_number=SeverityNumber.INFO, severity_text="INFO",
         body="raw record with {OPENAI_KEY} and {BEARER}",
         attributes={{"auth": "{BEARER}"}},
-    ))
+    )
     print(format(ctx.trace_id, "032x"))
 tp.shutdown()
 lp.shutdown()
