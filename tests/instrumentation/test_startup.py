@@ -139,8 +139,6 @@ def _run(
             "OTEL_SERVICE_NAME": "startup-test",
             "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_PYTHON_DISTRO": "otel_llm",
-            "OTEL_PYTHON_CONFIGURATOR": "otel_llm",
             # litellm's own import takes ~14 s; its instrumentor is tested elsewhere
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "litellm",
             **env,
@@ -167,7 +165,11 @@ def _chat_span(received: Received) -> Any:
 def test_opentelemetry_instrument_exports_generation_over_otlp(
     tmp_path: Path, receiver: tuple[str, Received]
 ) -> None:
-    """opentelemetry-instrument python app.py: spans and metrics arrive with our resource."""
+    """opentelemetry-instrument python app.py: spans and metrics arrive with our resource.
+
+    Nothing selects otel-llm here: with otel-llm installed (and no other distro), the
+    launcher finds its distro, configurator and instrumentors through the entry points.
+    """
     endpoint, received = receiver
     done = _run(tmp_path, endpoint, [str(LAUNCHER)])
     assert "REPLY This is a test." in done.stdout
@@ -203,6 +205,8 @@ def test_disabled_instrumentations_are_honoured(
         endpoint,
         [str(LAUNCHER)],
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,litellm",
+        OTEL_PYTHON_DISTRO="otel_llm",
+        OTEL_PYTHON_CONFIGURATOR="otel_llm",
     )
     assert "REPLY This is a test." in done.stdout
     assert "WRAPPED False" in done.stdout
