@@ -71,6 +71,18 @@ def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> di
     }
 
 
+COMPLETION_CHAT = {
+    "id": "chatcmpl-2",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hi"}}
+    ],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
+
+
 # -- chat completions ---------------------------------------------------------------------
 def test_chat_completion_span_and_metrics(otel_capture: Capture) -> None:
     """A chat completion: one CLIENT span with request/response/usage and the GenAI metrics."""
@@ -373,6 +385,24 @@ def test_stream_usage_with_cache_and_reasoning_tokens(otel_capture: Capture) -> 
     assert a["gen_ai.usage.cache_read.input_tokens"] == 32
     assert a["gen_ai.usage.reasoning.output_tokens"] == 4
     assert a["gen_ai.response.finish_reasons"] == ["length"]
+
+
+def test_unreadable_usage_is_swallowed_and_counted(otel_capture: Capture) -> None:
+    """A payload our reader rejects (negative usage) never reaches the caller: counted instead."""
+    body = {**COMPLETION_CHAT, "usage": {"prompt_tokens": -3, "completion_tokens": 5}}
+    result = openai_client(serve(200, body)).chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES
+    )
+    assert result.usage.prompt_tokens == -3  # the caller sees exactly what the API sent
+    span = otel_capture.span("chat gpt-4o-mini")
+    assert span.status.status_code == StatusCode.UNSET
+    assert "gen_ai.usage.input_tokens" not in attrs(span)
+    assert (
+        otel_capture.metric_sum(
+            "otel_llm.instrumentation.errors", otel_llm_component="instrumentation.openai"
+        )
+        == 1
+    )
 
 
 # -- errors ---------------------------------------------------------------------------------
