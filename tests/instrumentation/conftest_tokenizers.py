@@ -96,7 +96,7 @@ class _OpenAIHandler(BaseHTTPRequestHandler):
         self.server.requests.append((self.path, body))
         if self.path.startswith("/ratelimited/"):
             error = {"message": "Rate limit reached", "type": "rate_limit_error"}
-            self._send(429, {"error": error}, {"retry-after": "0"})
+            self._send(429, {"error": error}, {"retry-after": "0", "retry-after-ms": "1"})
             return
         base = {"id": "chatcmpl-local1", "created": 1700000000, "model": SERVED_MODEL}
         usage = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}

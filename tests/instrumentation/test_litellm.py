@@ -200,6 +200,21 @@ def test_every_group_failing_raises_the_libraries_error(
     assert duration.attributes == {"otel_llm.route.name": "litellm", "error.type": "RateLimitError"}
 
 
+def test_a_retry_is_another_attempt_not_a_fallback(
+    otel_capture: Capture, server: OpenAIServer
+) -> None:
+    """num_retries=1 on a failing group: two failed attempts, no fallback event."""
+    router = Router(model_list=[_deployment("flaky", server.url("ratelimited"))], num_retries=1)
+    with pytest.raises(litellm.RateLimitError):
+        router.completion(model="flaky", messages=MESSAGES)
+    route = otel_capture.span("route litellm")
+    attrs = _attrs(route)
+    assert (attrs["otel_llm.route.attempts"], attrs["otel_llm.route.fallbacks"]) == (2, 0)
+    assert [e.name for e in route.events] == ["exception"]  # the final error, no fallback
+    attempts = otel_capture.children(route)
+    assert [_attrs(a)["error.type"] for a in attempts] == ["RateLimitError"] * 2
+
+
 def test_sync_stream_attempt_stays_open_until_consumed(
     otel_capture: Capture, router: Router
 ) -> None:
