@@ -38,7 +38,7 @@ from structlog.typing import EventDict, Processor
 
 from . import semconv
 from ._attributes import current_attributes
-from ._redact import Redactor
+from ._redact import REDACTED, Redactor
 
 __all__ = ["LogFormat", "get_logger", "log_event", "setup_logging", "teardown_logging"]
 
@@ -125,6 +125,40 @@ class _Redact:
     def __call__(self, _: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
         value = self.redactor.value
         return {key: value(item, key) for key, item in event.items()}
+
+
+_SAFE_KEYS = ("timestamp", "level", "logger", "trace_id", "span_id", "trace_flags", "service.name")
+
+
+class _Guarded:
+    """Run processors so that none of them can raise into the code that logged.
+
+    structlog runs its processors in the caller's frame; stdlib logging reports its own
+    errors instead of raising. A failing processor is counted as an instrumentation error
+    and skipped, except redaction: if it fails, only the fields that cannot hold a secret
+    are kept.
+    """
+
+    __slots__ = ("_processors",)
+
+    def __init__(self, processors: list[Any]) -> None:
+        self._processors = processors
+
+    def __call__(self, logger: Any, name: str, event: EventDict) -> EventDict:
+        for processor in self._processors:
+            try:
+                event = processor(logger, name, event)
+            except structlog.DropEvent:
+                raise
+            except Exception as exc:
+                from ._runtime import report_error
+
+                report_error("logging", exc)
+                if isinstance(processor, _Redact):
+                    event = {key: event[key] for key in _SAFE_KEYS if key in event}
+                    event["event"] = REDACTED
+                    event["otel_llm.redaction_failed"] = True
+        return event
 
 
 def _drop_private(_: Any, __: str, event: EventDict) -> EventDict:
@@ -365,10 +399,14 @@ def setup_logging(
         app_renders = stream is None and any(not isinstance(h, _Handler) for h in root.handlers)
         formatter = structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
-                structlog.stdlib.add_logger_name,
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.ExtraAdder(),
-                *shared,
+                _Guarded(
+                    [
+                        structlog.stdlib.add_logger_name,
+                        structlog.stdlib.add_log_level,
+                        structlog.stdlib.ExtraAdder(),
+                        *shared,
+                    ]
+                )
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -390,11 +428,15 @@ def setup_logging(
         structlog.configure(
             processors=[
                 structlog.stdlib.filter_by_level,
-                structlog.stdlib.add_logger_name,
-                structlog.stdlib.add_log_level,
-                structlog.stdlib.PositionalArgumentsFormatter(),
-                structlog.processors.StackInfoRenderer(),
-                *shared,
+                _Guarded(
+                    [
+                        structlog.stdlib.add_logger_name,
+                        structlog.stdlib.add_log_level,
+                        structlog.stdlib.PositionalArgumentsFormatter(),
+                        structlog.processors.StackInfoRenderer(),
+                        *shared,
+                    ]
+                ),
                 structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
             ],
             context_class=dict,

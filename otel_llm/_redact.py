@@ -36,58 +36,78 @@ REDACTED = "[REDACTED]"
 """What a secret is replaced with."""
 
 _SECRET_KEY = (
-    r"[a-z0-9_\-]*(?:password|passwd|pwd|secret|api[_\-]?key|apikey|access[_\-]?key"
-    r"|auth[_\-]?token|access[_\-]?token|refresh[_\-]?token|id[_\-]?token|client[_\-]?secret"
-    r"|private[_\-]?key|session[_\-]?id|token)"
+    r"(?:password|passwd|pwd|secret|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key"
+    r"|session[_\-]?id|token)"
 )
 
-# (pattern, replacement), applied in order. Replacements keep the non-secret prefix (the
-# header name, the auth scheme, the URL's user) so a redacted line still says what it was.
-_BUILTIN: tuple[tuple[str, str], ...] = (
+# (triggers, pattern, replacement), applied in order. A rule runs only on text whose lower-case
+# form contains one of its triggers: substring tests are far cheaper than regex scans, and
+# most strings (prompts, model names, ids) trigger nothing. Replacements keep the non-secret
+# prefix (header name, auth scheme, the URL's user) so a redacted line still says what it was.
+_BUILTIN: tuple[tuple[tuple[str, ...], str, str], ...] = (
     # PEM private keys
-    (r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----", REDACTED),
+    (
+        ("private key-----",),
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+        REDACTED,
+    ),
     # Authorization / Proxy-Authorization header values, with or without a scheme
     (
+        ("authorization",),
         r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)[^\s\"',;\[]+",
         r"\1" + REDACTED,
     ),
     # Bearer/Basic credentials anywhere else. A credential has a digit, capital or symbol,
     # so prose such as "bearer bonds" stays readable.
     (
+        ("bearer", "basic"),
         r"\b([Bb]earer|BEARER|[Bb]asic|BASIC)(\s+)(?=[A-Za-z0-9._~+/=\-]*[0-9A-Z._~+/=\-])"
         r"[A-Za-z0-9._~+/=\-]{8,}",
         r"\1\2" + REDACTED,
     ),
     # JSON Web Tokens (header.payload.signature, base64url)
-    (r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}", REDACTED),
+    (("eyj",), r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}", REDACTED),
     # OpenAI (sk-, sk-proj-, sk-svcacct-, sk-admin-) and Anthropic (sk-ant-api03-...) keys
-    (r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", REDACTED),
+    (("sk-",), r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", REDACTED),
     # Stripe-style live/test keys
-    (r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}", REDACTED),
+    (("_live_", "_test_"), r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}", REDACTED),
     # AWS access key ids
-    (r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b", REDACTED),
-    # Google API keys
-    (r"\bAIza[0-9A-Za-z_\-]{35}\b", REDACTED),
-    # GitHub tokens
-    (r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})", REDACTED),
-    # Slack tokens
-    (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", REDACTED),
-    # Hugging Face tokens
-    (r"\bhf_[A-Za-z0-9]{30,}", REDACTED),
-    # user:password@ in URLs (the user name stays)
-    (r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]+):[^@/\s]+@", r"\1:" + REDACTED + "@"),
-    # key=value, key: value and "key": "value" with a secret-sounding key
     (
-        r"(?i)\b(" + _SECRET_KEY + r"[\"']?\s*[=:]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}\]]+",
-        r"\1" + REDACTED,
+        ("akia", "asia", "abia", "acca", "aida", "aroa"),
+        r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b",
+        REDACTED,
+    ),
+    # Google API keys
+    (("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}\b", REDACTED),
+    # GitHub tokens
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})",
+        REDACTED,
+    ),
+    # Slack tokens
+    (("xox",), r"\bxox[abposr]-[A-Za-z0-9-]{10,}", REDACTED),
+    # Hugging Face tokens
+    (("hf_",), r"\bhf_[A-Za-z0-9]{30,}", REDACTED),
+    # user:password@ in URLs (the user name stays)
+    (
+        ("://",),
+        r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]+):[^@/\s]+@",
+        r"\1:" + REDACTED + "@",
     ),
 )
 
-# Cheap pre-check: most strings contain none of these and skip the built-in regexes.
-_QUICK = re.compile(
-    r"(?i)sk-|sk_|rk_|pk_|bearer|basic|authoriz|eyj|akia|asia|abia|acca|aida|aroa|aiza|gh[pousr]_"
-    r"|github_pat|xox|hf_|://|pass|pwd|secret|key|token|session"
+# key=value, key: value and "key": "value" with a secret-sounding key (any prefix:
+# client_secret, aws_secret_access_key, x-api-key, auth_token). Runs last, and only on text
+# with a separator and a trigger.
+_PAIR_TRIGGERS = ("pass", "pwd", "secret", "key", "token", "session")
+_PAIR = re.compile(
+    r"(?i)(" + _SECRET_KEY + r"[\"']?\s*[=:]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}\]]+"
 )
+
+# Every trigger. Plain substring tests: linear and fast in C even on long prompts, where
+# a regex alternation would cost a Python-level step per character.
+_TRIGGERS = tuple(sorted({t for ts, _, _ in _BUILTIN for t in ts} | set(_PAIR_TRIGGERS)))
 
 DEFAULT_FIELDS: frozenset[str] = frozenset(
     {
@@ -132,7 +152,7 @@ class Redactor:
     replaced. ``fields`` are extra field names whose values are replaced whole.
     """
 
-    __slots__ = ("_custom", "_fields", "_rules")
+    __slots__ = ("_custom", "_field_memo", "_fields", "_rules")
 
     def __init__(
         self, patterns: Sequence[str | re.Pattern[str]] = (), fields: Iterable[str] = ()
@@ -145,20 +165,31 @@ class Redactor:
                 raise ValueError(f"invalid redaction pattern {pattern!r}: {exc}") from None
             if custom[-1].match(""):
                 raise ValueError(f"redaction pattern {pattern!r} matches the empty string")
-        self._rules = tuple((re.compile(p), r) for p, r in _BUILTIN)
+        self._rules = tuple((t, re.compile(p), r) for t, p, r in _BUILTIN)
         self._custom = tuple(custom)
         self._fields = frozenset(_norm(f) for f in (*DEFAULT_FIELDS, *fields))
+        self._field_memo: dict[str, bool] = {}  # a cache only; the rules never change
 
     def is_secret_field(self, name: str) -> bool:
         """True when values of a field called ``name`` are redacted whole."""
-        norm = _norm(name)
-        return norm in self._fields or norm.rpartition(".")[2] in self._fields
+        known = self._field_memo.get(name)
+        if known is None:
+            norm = _norm(name)
+            known = norm in self._fields or norm.rpartition(".")[2] in self._fields
+            if len(self._field_memo) < 4096:
+                self._field_memo[name] = known
+        return known
 
     def text(self, value: str) -> str:
         """``value`` with every secret-shaped substring replaced."""
-        if _QUICK.search(value):
-            for pattern, replacement in self._rules:
-                value = pattern.sub(replacement, value)
+        lower = value.lower()
+        found = {trigger for trigger in _TRIGGERS if trigger in lower}  # usually empty
+        if found:
+            for triggers, pattern, replacement in self._rules:
+                if not found.isdisjoint(triggers):
+                    value = pattern.sub(replacement, value)
+            if ("=" in value or ":" in value) and not found.isdisjoint(_PAIR_TRIGGERS):
+                value = _PAIR.sub(r"\1" + REDACTED, value)
         for custom in self._custom:
             value = custom.sub(REDACTED, value)
         return value
@@ -173,6 +204,8 @@ class Redactor:
             return REDACTED
         if isinstance(value, str):
             return self.text(value)
+        if isinstance(value, (int, float)):  # bool too: the common case, nothing to do
+            return value
         if isinstance(value, Mapping):
             return {k: self.value(v, str(k)) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

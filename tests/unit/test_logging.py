@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -457,3 +457,40 @@ def test_log_event_without_setup_uses_plain_stdlib(caplog: pytest.LogCaptureFixt
         log_event(logging.INFO, "stream aborted", reason="cancelled")
     assert [r.name for r in caplog.records] == ["otel_llm"]
     assert "stream aborted" in caplog.records[0].getMessage()
+
+
+def test_bad_format_arguments_never_raise(pipe: Pipeline, otel_capture: Capture) -> None:
+    """A %-format mismatch in a structlog call is counted, not raised; the event survives."""
+    pipe.setup()
+    get_logger("app").info("%s and %s", "only one")
+    (line,) = pipe.lines()
+    assert line["event"] == "%s and %s"
+    assert otel_capture.metric_sum("otel_llm.instrumentation.errors") >= 1
+
+
+def test_failed_redaction_keeps_no_fields(pipe: Pipeline, otel_capture: Capture) -> None:
+    """If a value breaks redaction, the event keeps only fields that cannot hold a secret."""
+
+    class Unreadable(Mapping[str, str]):
+        def __getitem__(self, key: str) -> str:
+            raise RuntimeError("unreadable")
+
+        def __iter__(self) -> Iterator[str]:
+            raise RuntimeError("unreadable")
+
+        def __len__(self) -> int:
+            return 1
+
+    pipe.setup()
+    with pipe.tracer.start_as_current_span("s"):
+        get_logger("app").info(
+            "leaky sk-proj-Zx9_Yw8-Vu7Ts6Rq5Po4Nm3", odd=Unreadable(), pin="4321"
+        )
+    (line,) = pipe.lines()
+    assert line["event"] == "[REDACTED]"
+    assert line["otel_llm.redaction_failed"] is True
+    assert "pin" not in line
+    assert "trace_id" in line
+    assert "Zx9_Yw8" not in pipe.stream.getvalue()
+    assert pipe.records()[0].log_record.body == "[REDACTED]"
+    assert otel_capture.metric_sum("otel_llm.instrumentation.errors") >= 1
