@@ -114,6 +114,13 @@ def _exception(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+# Fields the chain itself fills from trusted sources (clock, level, logger name, span
+# context, configuration): nothing to redact there.
+_OWN_FIELDS = frozenset(
+    {"timestamp", "level", "logger", "trace_id", "span_id", "trace_flags", "service.name"}
+)
+
+
 class _Redact:
     """Redact every field value (by content, and whole values of secret-named fields)."""
 
@@ -124,7 +131,9 @@ class _Redact:
 
     def __call__(self, _: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
         value = self.redactor.value
-        return {key: value(item, key) for key, item in event.items()}
+        return {
+            key: item if key in _OWN_FIELDS else value(item, key) for key, item in event.items()
+        }
 
 
 _SAFE_KEYS = ("timestamp", "level", "logger", "trace_id", "span_id", "trace_flags", "service.name")

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_FIELDS",
     "REDACTED",
     "Redactor",
+    "pattern_error",
     "wrap_log_exporter",
     "wrap_span_exporter",
 ]
@@ -140,6 +141,21 @@ is a secret field because ``authorization`` is.
 """
 
 
+def pattern_error(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be a redaction pattern, or None when it can.
+
+    For validating configuration (an environment variable) before building a
+    :class:`Redactor`, which raises ``ValueError`` with the same reason.
+    """
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        return f"invalid redaction pattern {pattern!r}: {exc}"
+    if compiled.match(""):
+        return f"redaction pattern {pattern!r} matches the empty string"
+    return None
+
+
 def _norm(name: str) -> str:
     return name.lower().replace("-", "_")
 
@@ -159,12 +175,15 @@ class Redactor:
     ) -> None:
         custom: list[re.Pattern[str]] = []
         for pattern in patterns:
-            try:
-                custom.append(re.compile(pattern) if isinstance(pattern, str) else pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid redaction pattern {pattern!r}: {exc}") from None
-            if custom[-1].match(""):
-                raise ValueError(f"redaction pattern {pattern!r} matches the empty string")
+            if isinstance(pattern, str):
+                problem = pattern_error(pattern)
+                if problem is not None:
+                    raise ValueError(problem)
+                custom.append(re.compile(pattern))
+            elif pattern.match(""):
+                raise ValueError(f"redaction pattern {pattern.pattern!r} matches the empty string")
+            else:
+                custom.append(pattern)
         self._rules = tuple((t, re.compile(p), r) for t, p, r in _BUILTIN)
         self._custom = tuple(custom)
         self._fields = frozenset(_norm(f) for f in (*DEFAULT_FIELDS, *fields))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -494,3 +495,28 @@ def test_failed_redaction_keeps_no_fields(pipe: Pipeline, otel_capture: Capture)
     assert "Zx9_Yw8" not in pipe.stream.getvalue()
     assert pipe.records()[0].log_record.body == "[REDACTED]"
     assert otel_capture.metric_sum("otel_llm.instrumentation.errors") >= 1
+
+
+async def test_concurrent_tasks_keep_their_own_ids(pipe: Pipeline) -> None:
+    """Interleaved asyncio tasks each log with their own span ids and contextvars."""
+    pipe.setup()
+    log = get_logger("worker")
+    spans: dict[str, int] = {}
+
+    async def work(name: str) -> None:
+        structlog.contextvars.bind_contextvars(job=name)
+        with pipe.tracer.start_as_current_span(name) as span:
+            spans[name] = span.get_span_context().span_id
+            for step in range(3):
+                log.info("step", step=step)
+                await asyncio.sleep(0)
+
+    await asyncio.gather(work("a"), work("b"))
+    lines = pipe.lines()
+    assert len(lines) == 6
+    assert [line["job"] for line in lines[:2]] == ["a", "b"]  # interleaved
+    for line in lines:
+        assert line["span_id"] == format(spans[line["job"]], "016x")
+    for record in pipe.records():
+        attrs = record.log_record.attributes or {}
+        assert record.log_record.span_id == spans[str(attrs["job"])]

@@ -17,7 +17,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, Status, StatusCode
 
 from otel_llm._logging import get_logger, setup_logging, teardown_logging
-from otel_llm._redact import REDACTED, Redactor, wrap_log_exporter, wrap_span_exporter
+from otel_llm._redact import (
+    REDACTED,
+    Redactor,
+    pattern_error,
+    wrap_log_exporter,
+    wrap_span_exporter,
+)
 
 CUSTOM = r"\bcust_[0-9a-f]{12}\b"
 """A user-configured pattern (an internal customer token format)."""
@@ -325,3 +331,12 @@ def test_unwrapped_span_exporter_would_leak(redactor: Redactor) -> None:
         span.set_attribute("k", CORPUS[0][1])
     with pytest.raises(AssertionError, match="openai-legacy"):
         _assert_clean(_dump(memory))
+
+
+def test_pattern_error_explains_bad_patterns() -> None:
+    """pattern_error names the problem for configuration checks and accepts good patterns."""
+    assert pattern_error(CUSTOM) is None
+    assert "invalid redaction pattern '[a-'" in str(pattern_error("[a-"))
+    assert "matches the empty string" in str(pattern_error("(secret)?"))
+    with pytest.raises(ValueError, match="matches the empty string"):
+        Redactor(patterns=[re.compile("a*")])
