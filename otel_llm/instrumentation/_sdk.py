@@ -30,6 +30,7 @@ __all__ = [
     "detach",
     "get",
     "given",
+    "parsed",
     "server",
 ]
 
@@ -73,6 +74,23 @@ def server(instance: Any) -> tuple[str | None, int | None]:
         return host, int(port)
     except Exception:
         return None, None
+
+
+def parsed(result: Any) -> Any:
+    """The model object of a sync ``with_raw_response`` result, else ``result`` itself.
+
+    ``parse()`` caches its result, so the caller's own ``parse()`` gets the same object. A
+    ``with_streaming_response`` result (its body not read yet) is left alone.
+    """
+    kind = type(result).__name__
+    if kind == "LegacyAPIResponse":
+        return result.parse()
+    if kind == "APIResponse":
+        request = getattr(getattr(result, "http_response", None), "request", None)
+        mode = request.headers.get("x-stainless-raw-response") if request is not None else None
+        if mode is not None and mode != "stream":  # "true" (openai) or "raw" (anthropic 2)
+            return result.parse()
+    return result
 
 
 def attach(gen: Generation) -> object | None:

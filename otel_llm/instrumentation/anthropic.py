@@ -34,7 +34,18 @@ from .. import semconv
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
-from ._sdk import CheckedStream, Patcher, Target, as_dict, attach, detach, get, given, server
+from ._sdk import (
+    CheckedStream,
+    Patcher,
+    Target,
+    as_dict,
+    attach,
+    detach,
+    get,
+    given,
+    parsed,
+    server,
+)
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -278,7 +289,7 @@ def _finish(gen: Generation, result: Any) -> Any:
         gen.end()  # a raw response object: the span covers the request only
         return result
     try:
-        _response(gen, result)
+        _response(gen, parsed(result))
     except Exception as exc:
         report_error(_COMPONENT, exc)
     gen.end()

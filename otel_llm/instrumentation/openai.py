@@ -33,7 +33,18 @@ from .. import semconv
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
-from ._sdk import CheckedStream, Patcher, Target, as_dict, attach, detach, get, given, server
+from ._sdk import (
+    CheckedStream,
+    Patcher,
+    Target,
+    as_dict,
+    attach,
+    detach,
+    get,
+    given,
+    parsed,
+    server,
+)
 
 __all__ = ["OpenAIInstrumentor"]
 
@@ -494,13 +505,6 @@ def _begin(api: _Api, instance: Any, kwargs: Mapping[str, Any]) -> Generation | 
         return None
 
 
-def _parsed(result: Any) -> Any:
-    """The model object of a ``with_raw_response`` result (parse() caches, so it is shared)."""
-    if type(result).__name__ == "LegacyAPIResponse" and callable(getattr(result, "parse", None)):
-        return result.parse()
-    return result
-
-
 def _finish(api: _Api, gen: Generation, kwargs: Mapping[str, Any], result: Any) -> Any:
     """End a non-streamed call, or hand a stream to the proxy that ends it later."""
     if isinstance(gen, Stream):
@@ -521,7 +525,7 @@ def _finish(api: _Api, gen: Generation, kwargs: Mapping[str, Any], result: Any) 
         gen.end()
         return result
     try:
-        api.response(gen, _parsed(result))
+        api.response(gen, parsed(result))
     except Exception as exc:
         report_error(_COMPONENT, exc)
     gen.end()

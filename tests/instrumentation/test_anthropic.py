@@ -395,6 +395,17 @@ def test_truncated_stream_is_incomplete(otel_capture: Capture) -> None:
     assert attrs(span)["gen_ai.usage.input_tokens"] == 12 + 1024  # from message_start
 
 
+def test_with_raw_response(otel_capture: Capture) -> None:
+    """messages.with_raw_response.create: the caller gets the raw response; usage is recorded."""
+    raw = client(Server(200, MESSAGE)).messages.with_raw_response.create(
+        model=MODEL, max_tokens=256, messages=MESSAGES
+    )
+    assert raw.parse().content[0].text == "This is a test."
+    a = attrs(otel_capture.span(f"chat {MODEL}"))
+    assert a["gen_ai.usage.output_tokens"] == 7
+    assert a["gen_ai.response.id"] == MESSAGE["id"]
+
+
 def test_content_capture(otel_capture: Capture) -> None:
     """SPAN_ONLY: system + user messages in, the assistant text out, semconv JSON shape."""
     _runtime.RT.capture = "SPAN_ONLY"

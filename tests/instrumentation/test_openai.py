@@ -634,6 +634,19 @@ def test_with_raw_response(otel_capture: Capture) -> None:
     assert a["gen_ai.response.id"] == completion.id
 
 
+def test_with_streaming_response_is_left_unread(otel_capture: Capture) -> None:
+    """with_streaming_response: the body is the caller's to read; the span has no usage."""
+    client = _replay("test_chat_completion_with_raw_response")
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES
+    ) as response:
+        completion = response.parse()
+    assert completion.choices[0].message.content
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert "gen_ai.usage.output_tokens" not in a
+    assert a["gen_ai.request.model"] == "gpt-4o-mini"
+
+
 # -- behaviour around the calls -------------------------------------------------------------
 def test_user_generation_around_client_counts_tokens_once(otel_capture: Capture) -> None:
     """A user's otel_llm.generation around an instrumented call: nested spans, tokens once."""
