@@ -19,6 +19,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
+from ._fingerprint import fingerprint
 from ._runtime import RT, error_type_of, report_error
 
 __all__ = ["Operation"]
@@ -138,16 +139,19 @@ class Operation:
             report_error(self._component, exc)
 
     def set_attributes(self, attributes: Mapping[str, AttributeValue]) -> None:
-        """Set several extra span attributes."""
-        for key, value in attributes.items():
-            self.set_attribute(key, value)
+        """Set several extra span attributes (one SDK call: one lock, one validation pass)."""
+        try:
+            self.span.set_attributes(attributes)
+        except Exception as exc:
+            report_error(self._component, exc)
 
     def _record_exception(self, error: BaseException) -> None:
         error_type = error_type_of(error)
         self._error_type = error_type
         span = self.span
         if span.is_recording():
-            span.record_exception(error, escaped=True)
+            error_print = fingerprint(error_type, self._component, str(error))
+            span.record_exception(error, {semconv.ERROR_FINGERPRINT: error_print}, escaped=True)
             span.set_attribute(semconv.ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
 
