@@ -170,6 +170,44 @@ class _Guarded:
         return event
 
 
+_RECORD_IDS = ("otelTraceID", "otelSpanID", "otelTraceSampled", "otelServiceName")
+
+
+class _RecordFactory:
+    """Put the trace context on every stdlib ``LogRecord`` as attributes.
+
+    For applications that keep their own handlers: a format string can show
+    ``%(otelTraceID)s`` and ``%(otelSpanID)s`` (the names opentelemetry-instrumentation-logging
+    uses, ``"0"`` outside a span). otel-llm's own rendering takes the ids from the context.
+    """
+
+    __slots__ = ("previous", "service_name")
+
+    def __init__(self, previous: Callable[..., logging.LogRecord], service_name: str) -> None:
+        self.previous = previous
+        self.service_name = service_name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        try:
+            span_context = trace.get_current_span().get_span_context()
+            valid = span_context.is_valid
+            record.otelTraceID = format(span_context.trace_id, "032x") if valid else "0"
+            record.otelSpanID = format(span_context.span_id, "016x") if valid else "0"
+            record.otelTraceSampled = valid and span_context.trace_flags.sampled
+            record.otelServiceName = self.service_name
+        except Exception:  # a record without ids is better than no record
+            pass
+        return record
+
+
+def _drop_record_ids(_: Any, __: str, event: EventDict) -> EventDict:
+    """ExtraAdder copies the factory's attributes; the event has its own ids already."""
+    for key in _RECORD_IDS:
+        event.pop(key, None)
+    return event
+
+
 def _drop_private(_: Any, __: str, event: EventDict) -> EventDict:
     return {key: value for key, value in event.items() if not key.startswith("_")}
 
@@ -413,6 +451,7 @@ def setup_logging(
                         structlog.stdlib.add_logger_name,
                         structlog.stdlib.add_log_level,
                         structlog.stdlib.ExtraAdder(),
+                        _drop_record_ids,
                         *shared,
                     ]
                 )
@@ -434,6 +473,10 @@ def setup_logging(
         if root.level == logging.NOTSET or root.level > numeric_level:
             root.setLevel(numeric_level)
         _installed = handler
+        factory = logging.getLogRecordFactory()
+        if isinstance(factory, _RecordFactory):
+            factory = factory.previous
+        logging.setLogRecordFactory(_RecordFactory(factory, service_name))
         structlog.configure(
             processors=[
                 structlog.stdlib.filter_by_level,
@@ -467,6 +510,9 @@ def _remove_handler(*, restore: bool) -> None:
         root.setLevel(level)
         structlog.reset_defaults()
         structlog.configure(**config)
+        current = logging.getLogRecordFactory()
+        if isinstance(current, _RecordFactory):  # someone else's factory on top stays
+            logging.setLogRecordFactory(current.previous)
         _saved = None
 
 

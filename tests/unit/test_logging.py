@@ -154,6 +154,7 @@ def test_stdlib_records_get_the_same_fields_once(pipe: Pipeline) -> None:
     assert line["logger"] == "httpx"
     assert line["level"] == "info"
     assert line["status"] == 200
+    assert not {"otelTraceID", "otelSpanID", "otelServiceName"} & set(line)
     assert line["service.name"] == "chat-api"
     assert line["trace_id"] == format(span.get_span_context().trace_id, "032x")
     assert record.log_record.body == "HTTP POST /v1/chat"
@@ -520,3 +521,31 @@ async def test_concurrent_tasks_keep_their_own_ids(pipe: Pipeline) -> None:
     for record in pipe.records():
         attrs = record.log_record.attributes or {}
         assert record.log_record.span_id == spans[str(attrs["job"])]
+
+
+def test_application_formatters_can_show_the_ids(pipe: Pipeline) -> None:
+    """Stdlib records carry otelTraceID/otelSpanID for an app's own format strings ("0"
+    outside a span), and teardown removes the record factory again."""
+    app_stream = io.StringIO()
+    app_handler = logging.StreamHandler(app_stream)
+    app_handler.setFormatter(
+        logging.Formatter("%(message)s trace=%(otelTraceID)s span=%(otelSpanID)s")
+    )
+    logging.getLogger().addHandler(app_handler)
+    factory = logging.getLogRecordFactory()
+    try:
+        pipe.setup(stream=None)
+        pipe.setup(stream=None)  # a second setup does not stack factories
+        with pipe.tracer.start_as_current_span("s") as span:
+            logging.getLogger("lib").warning("inside")
+        logging.getLogger("lib").warning("outside")
+        teardown_logging()
+        assert logging.getLogRecordFactory() is factory
+    finally:
+        logging.getLogger().removeHandler(app_handler)
+    ctx = span.get_span_context()
+    inside, outside = app_stream.getvalue().splitlines()
+    assert inside == f"inside trace={ctx.trace_id:032x} span={ctx.span_id:016x}"
+    assert outside == "outside trace=0 span=0"
+    attrs = pipe.records()[0].log_record.attributes or {}
+    assert "otelTraceID" not in attrs
