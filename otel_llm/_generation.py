@@ -68,6 +68,7 @@ class Generation(Operation):
     __slots__ = (
         "_attributes",
         "_child_recorded",
+        "_child_usage",
         "_feature",
         "_in_process",
         "_input_tokens",
@@ -124,6 +125,7 @@ class Generation(Operation):
         self._usage: dict[str, int] = {}
         self._outer: Generation | None = None
         self._child_recorded = False
+        self._child_usage = False
         self._in_process = in_process
         self._feature = current_feature()
 
@@ -243,11 +245,17 @@ class Generation(Operation):
     def _record_metrics(self, duration: float) -> None:
         # Metrics are recorded once per logical call: by the innermost generation. An
         # enclosing generation (a user's span around an instrumented client, litellm over
-        # openai) records only if nothing inside it did.
+        # openai) records only if nothing inside it did; its usage (tokens, cost) still
+        # counts when the inner call knew none (e.g. a raw streamed response it could not
+        # read), so tokens are never lost to the suppression.
         outer = self._outer
         if outer is not None:
             outer._child_recorded = True
-        if self._child_recorded:
+            if self._input_tokens is not None or self._output_tokens is not None:
+                outer._child_usage = True
+        if self._child_recorded and (
+            self._child_usage or (self._input_tokens is None and self._output_tokens is None)
+        ):
             return
         attrs = self._metric_attrs
         if self._feature is not None:
@@ -280,6 +288,8 @@ class Generation(Operation):
             )
         except Exception as exc:
             report_error(self._component, exc)
+        if self._child_recorded:
+            return  # the inner call recorded the duration
         if self._error_type is not None:
             attrs[semconv.ERROR_TYPE] = self._error_type
         instruments.operation_duration.record(duration, attrs, context=ctx)
