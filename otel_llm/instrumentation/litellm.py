@@ -38,6 +38,7 @@ from .._generation import Generation
 from .._route import Route
 from .._runtime import RT, report_error
 from .._stream import Stream
+from ._sdk import attach, detach
 
 __all__ = ["ROUTE_NAME", "LiteLLMInstrumentor"]
 
@@ -431,11 +432,14 @@ def _generation_wrapper(
         return wrapped(*args, **kwargs)
     _start(gen, kwargs)
     if isinstance(gen, Stream):
+        token = attach(gen)  # current while litellm sends: an SDK span inside nests
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             gen.end(exc)
             raise
+        finally:
+            detach(token)
         return gen.wrap(result, on_chunk=_chunk_handler())
     with gen:
         result = wrapped(*args, **kwargs)
@@ -458,11 +462,14 @@ async def _ageneration_wrapper(
         return await wrapped(*args, **kwargs)
     _start(gen, kwargs)
     if isinstance(gen, Stream):
+        token = attach(gen)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             gen.end(exc)
             raise
+        finally:
+            detach(token)
         return gen.awrap(result, on_chunk=_chunk_handler())
     async with gen:
         result = await wrapped(*args, **kwargs)

@@ -355,6 +355,34 @@ def test_openai_underneath_counts_tokens_once(
     assert otel_capture.histogram_count("gen_ai.client.operation.duration") == 2
 
 
+def test_openai_underneath_a_streamed_attempt_counts_once(
+    otel_capture: Capture, router: Router
+) -> None:
+    """A streamed attempt over the instrumented openai SDK: nested stream spans, usage once."""
+    from otel_llm.instrumentation.openai import OpenAIInstrumentor
+
+    openai_instrumentor = OpenAIInstrumentor()
+    openai_instrumentor.instrument()
+    try:
+        stream = router.completion(
+            model="backup",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    finally:
+        openai_instrumentor.uninstrument()
+    assert text == "".join(REPLY)
+    route = otel_capture.span("route litellm")
+    (attempt,) = otel_capture.children(route)
+    (inner,) = otel_capture.children(attempt)
+    assert _attrs(inner)["gen_ai.request.stream"] is True
+    assert otel_capture.metric_sum("gen_ai.client.token.usage", gen_ai_token_type="output") == 4
+    assert otel_capture.histogram_count("gen_ai.client.operation.duration") == 1
+    assert otel_capture.histogram_count("gen_ai.client.operation.time_to_first_chunk") >= 1
+
+
 def test_instrumenting_does_not_import_litellm() -> None:
     """instrument() never pays litellm's slow import; the wrappers wait for the app's import."""
     proc = run_python(
