@@ -138,6 +138,11 @@ class Generation(Operation):
         return self._model
 
     @property
+    def response_model(self) -> str | None:
+        """The model that served the call, once the response is set."""
+        return self._response_model
+
+    @property
     def provider(self) -> str:
         """The provider name (``gen_ai.provider.name``)."""
         return self._provider

@@ -9,8 +9,11 @@ from typing import ClassVar
 from opentelemetry import context as otel_context
 
 from . import semconv
+from ._cost import usage_from_attributes
+from ._generation import Generation
 from ._logging import log_event
 from ._operation import Attributes, Operation
+from ._pricing import get_table
 from ._runtime import ROUTE_KEY, RT, error_type_of, report_error
 
 __all__ = ["Route", "route"]
@@ -29,6 +32,7 @@ class Route(Operation):
         "_attempts",
         "_candidates",
         "_fallbacks",
+        "_last_attempt",
         "_name",
         "_reason",
         "_requested",
@@ -46,6 +50,7 @@ class Route(Operation):
         self._reason: str | None = None
         self._attempts = 0
         self._fallbacks = 0
+        self._last_attempt: Generation | None = None
         self._metric_attrs = {semconv.ROUTE_NAME: name}
 
     def _span_name(self) -> str:
@@ -62,9 +67,10 @@ class Route(Operation):
     def _context_values(self, ctx: otel_context.Context) -> otel_context.Context:
         return otel_context.set_value(ROUTE_KEY, self, ctx)
 
-    def attempt_started(self, generation: object) -> None:
+    def attempt_started(self, generation: Generation) -> None:
         """Called by a generation that starts inside this route: one more attempt."""
         self._attempts += 1
+        self._last_attempt = generation
 
     @property
     def selected_model(self) -> str | None:
@@ -134,6 +140,36 @@ class Route(Operation):
         if self._error_type is not None:
             attrs[semconv.ERROR_TYPE] = self._error_type
         RT.instruments.route_duration.record(duration, attrs, context=self._ctx)
+        self._record_savings()
+
+    def _record_savings(self) -> None:
+        """When the served model differs from the requested one, price the same usage at
+        the requested model: ``otel_llm.cost.savings`` (an estimate; negative = extra cost)."""
+        served = self._last_attempt
+        requested = self._requested
+        if served is None or not requested or requested in (served.model, self._selected):
+            return
+        usage = usage_from_attributes(served.usage)
+        if usage is None:
+            return
+        table = get_table()
+        actual = table.cost(served.provider, served.response_model or served.model, usage)
+        hypothetical = table.cost(served.provider, requested, usage)
+        if actual is None or hypothetical is None:
+            return
+        savings = float(hypothetical.total - actual.total)
+        self.span.set_attributes(
+            {semconv.COST_SAVINGS_USD: savings, semconv.COST_SAVINGS_ESTIMATED: True}
+        )
+        RT.instruments.cost_savings.add(
+            savings,
+            {
+                semconv.ROUTE_NAME: self._name,
+                semconv.ROUTE_REQUESTED_MODEL: requested,
+                semconv.ROUTE_SELECTED_MODEL: self._selected or served.model,
+            },
+            context=self._ctx,
+        )
 
 
 def route(

@@ -144,6 +144,11 @@ class Instruments:
             unit="{record}",
             description="Log events dropped by sampling or the rate cap.",
         )
+        self.cost_savings: UpDownCounter = meter.create_up_down_counter(
+            semconv.METRIC_COST_SAVINGS,
+            unit="{USD}",
+            description="Cost at the requested model minus the cost at the served model.",
+        )
         self.streams_gc_finalized: Counter = c(
             semconv.METRIC_STREAMS_FINALIZED_BY_GC,
             unit="{stream}",

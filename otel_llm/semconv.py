@@ -80,6 +80,8 @@ SERVER_ADDRESS: Final = "server.address"
 """Host of the model endpoint."""
 SERVER_PORT: Final = "server.port"
 """Port of the model endpoint."""
+ERROR_FINGERPRINT: Final = "otel_llm.error.fingerprint"
+"""Stable hash of error type, operation and normalised message (events and logs only)."""
 ERROR_TYPE: Final = "error.type"
 """Class of error: exception type name, HTTP status, ``cancelled`` or ``abandoned``."""
 EXCEPTION_MESSAGE: Final = "exception.message"
@@ -364,3 +366,13 @@ ENV_LLM_REDACT_FIELDS: Final = "OTEL_LLM_REDACT_FIELDS"
 """Extra field names whose values are redacted whole, comma-separated."""
 LOGS_DROP_REASON: Final = "otel_llm.logs.drop.reason"
 """Attribute of otel_llm.logs.dropped: ``sampled`` (per-trace ratio) or ``rate_limited``."""
+
+# ---------------------------------------------------------------------------
+# Routing savings
+# ---------------------------------------------------------------------------
+COST_SAVINGS_USD: Final = "otel_llm.cost.savings.usd"
+"""Route span: cost at the requested model minus the actual cost (USD, may be negative)."""
+COST_SAVINGS_ESTIMATED: Final = "otel_llm.cost.savings.estimated"
+"""Route span: true, the savings are an estimate (same usage priced at another model)."""
+METRIC_COST_SAVINGS: Final = "otel_llm.cost.savings"
+"""UpDownCounter ({USD}): routing savings by route, requested and selected model."""
