@@ -55,14 +55,17 @@ _BUILTIN: tuple[tuple[tuple[str, ...], str, str], ...] = (
     # Authorization / Proxy-Authorization header values, with or without a scheme
     (
         ("authorization",),
-        r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)[^\s\"',;\[]+",
+        r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)"
+        r"(?![a-z]+\s+\[REDACTED\])[^\s\"',;\[]+",
         r"\1" + REDACTED,
     ),
-    # Bearer/Basic credentials anywhere else. A credential has a digit, capital or symbol,
-    # so prose such as "bearer bonds" stays readable.
+    # Bearer/Basic credentials anywhere else. A credential has a digit or symbol, or a
+    # capital after its first letter, so prose ("bearer bonds", "Basic Authentication")
+    # stays readable.
     (
         ("bearer", "basic"),
-        r"\b([Bb]earer|BEARER|[Bb]asic|BASIC)(\s+)(?=[A-Za-z0-9._~+/=\-]*[0-9A-Z._~+/=\-])"
+        r"\b([Bb]earer|BEARER|[Bb]asic|BASIC)(\s+)"
+        r"(?=[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-]|[A-Za-z0-9._~+/=\-]+[A-Z])"
         r"[A-Za-z0-9._~+/=\-]{8,}",
         r"\1\2" + REDACTED,
     ),

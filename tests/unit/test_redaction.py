@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
@@ -49,6 +51,7 @@ CORPUS: list[tuple[str, str, str]] = [
     ("authorization-bearer", "Authorization: Bearer abc123.def456-ghi789", "abc123.def456"),
     ("authorization-basic", "authorization: Basic dXNlcjpodW50ZXIy", "dXNlcjpodW50ZXIy"),
     ("bearer-anywhere", "retry with bearer 9f8e7d6c5b4a3f2e1d0c", "9f8e7d6c5b4a3f2e1d0c"),
+    ("bearer-letters", "sent Bearer abcDEFghiJKLmnop today", "abcDEFghiJKLmnop"),
     (
         "jwt",
         "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dBjftJeZ4CVPmB92K27uhbUJU1p1r",
@@ -88,6 +91,7 @@ SECRET_FIELDS = {
 ORDINARY = [
     "the tokenizer counted 512 tokens for max_tokens=512",
     "bearer bonds and basic income are topics",
+    "Basic Authentication and Bearer Tokens, explained",
     "see https://example.com/docs?page=2 for details",
     "model sk-short returned finish_reason=stop",
     "AKIA is a prefix, and so is eyJ",
@@ -340,3 +344,32 @@ def test_pattern_error_explains_bad_patterns() -> None:
     assert "matches the empty string" in str(pattern_error("(secret)?"))
     with pytest.raises(ValueError, match="matches the empty string"):
         Redactor(patterns=[re.compile("a*")])
+
+
+@pytest.mark.parametrize(("name", "text", "secret"), CORPUS, ids=[c[0] for c in CORPUS])
+def test_redaction_is_idempotent(redactor: Redactor, name: str, text: str, secret: str) -> None:
+    """Redacting already-redacted text changes nothing (exporters may see it twice)."""
+    once = redactor.text(text)
+    assert redactor.text(once) == once
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_redaction_never_fails_and_is_stable(text: str) -> None:
+    """Any text is handled without error, and a second pass is a no-op."""
+    redactor = Redactor(patterns=[CUSTOM], fields=["customer_pin"])
+    once = redactor.text(text)
+    assert redactor.text(once) == once
+    if "[REDACTED]" not in once:
+        assert once == text
+
+
+@given(st.lists(st.sampled_from([t for _, t, _ in CORPUS] + ORDINARY + ["=", ":", '"', "@"])))
+@settings(max_examples=200, deadline=None)
+def test_mixed_secrets_never_survive(parts: list[str]) -> None:
+    """Secrets glued together with ordinary text and separators are all redacted."""
+    redactor = Redactor(patterns=[CUSTOM], fields=["customer_pin"])
+    text = " ".join(parts)
+    once = redactor.text(text)
+    _assert_clean(once)
+    assert redactor.text(once) == once
