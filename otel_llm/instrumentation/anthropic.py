@@ -31,6 +31,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from .. import semconv
+from .._budget import BudgetExceeded
 from .._generation import Generation
 from .._runtime import RT, report_error
 from .._stream import Stream
@@ -269,6 +270,8 @@ def _begin(instance: Any, kwargs: Mapping[str, Any], streamed: bool) -> Generati
         if RT.capture != "NO_CONTENT":
             gen.set_input_messages(_inputs(kwargs))
         return gen
+    except BudgetExceeded:
+        raise  # a hard budget refuses the call before the request is sent
     except Exception as exc:
         report_error(_COMPONENT, exc)
         return None
