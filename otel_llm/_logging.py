@@ -470,7 +470,9 @@ def setup_logging(
         )
         handler.setLevel(numeric_level)
         root.addHandler(handler)
-        if root.level == logging.NOTSET or root.level > numeric_level:
+        # The root level decides what every handler sees: when the application renders
+        # with its own handlers, its level stays (lowering it would change its output).
+        if not app_renders and (root.level == logging.NOTSET or root.level > numeric_level):
             root.setLevel(numeric_level)
         _installed = handler
         factory = logging.getLogRecordFactory()

@@ -316,12 +316,15 @@ def test_application_handlers_keep_rendering(
     nothing itself and only exports."""
     app_stream = io.StringIO()
     app_handler = logging.StreamHandler(app_stream)
-    logging.getLogger().addHandler(app_handler)
+    root = logging.getLogger()
+    root.addHandler(app_handler)
+    level = root.level
     try:
-        pipe.setup(stream=None)
+        pipe.setup(stream=None, level="DEBUG")
+        assert root.level == level  # the application's level decides what it sees
         logging.getLogger("lib").warning("from the app")
     finally:
-        logging.getLogger().removeHandler(app_handler)
+        root.removeHandler(app_handler)
     assert "from the app" in app_stream.getvalue()
     assert "from the app" not in capsys.readouterr().out
     assert [r.log_record.body for r in pipe.records()] == ["from the app"]
