@@ -65,7 +65,8 @@ _EXC = "_otel_llm_exception"
 
 _lock = threading.Lock()
 _installed: _Handler | None = None
-_saved: tuple[int, dict[str, Any]] | None = None  # root level, structlog config before setup
+# Before the first setup: root level, and structlog's configuration if the app made one.
+_saved: tuple[int, dict[str, Any] | None] | None = None
 _local = threading.local()
 
 
@@ -440,7 +441,7 @@ def setup_logging(
         global _installed, _saved
         root = logging.getLogger()
         if _saved is None:
-            _saved = (root.level, structlog.get_config())
+            _saved = (root.level, structlog.get_config() if structlog.is_configured() else None)
         else:
             _remove_handler(restore=False)
         app_renders = stream is None and any(not isinstance(h, _Handler) for h in root.handlers)
@@ -511,7 +512,8 @@ def _remove_handler(*, restore: bool) -> None:
         level, config = _saved
         root.setLevel(level)
         structlog.reset_defaults()
-        structlog.configure(**config)
+        if config is not None:
+            structlog.configure(**config)
         current = logging.getLogRecordFactory()
         if isinstance(current, _RecordFactory):  # someone else's factory on top stays
             logging.setLogRecordFactory(current.previous)

@@ -290,13 +290,15 @@ def test_teardown_restores_logging_and_structlog(pipe: Pipeline) -> None:
     """teardown_logging removes the handler and restores the root level and structlog."""
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
-    before = structlog.get_config()
+    before, configured = structlog.get_config(), structlog.is_configured()
     pipe.setup(level="DEBUG")
     assert root.level == logging.DEBUG
+    assert structlog.get_config() != before
     teardown_logging()
     assert root.level == level
     assert root.handlers == handlers
     assert structlog.get_config() == before
+    assert structlog.is_configured() == configured
 
 
 def test_logger_made_before_setup_is_correlated_after(pipe: Pipeline) -> None:
@@ -552,3 +554,16 @@ def test_application_formatters_can_show_the_ids(pipe: Pipeline) -> None:
     assert outside == "outside trace=0 span=0"
     attrs = pipe.records()[0].log_record.attributes or {}
     assert "otelTraceID" not in attrs
+
+
+def test_teardown_restores_an_application_structlog_configuration(pipe: Pipeline) -> None:
+    """A structlog configuration the application made before setup comes back at teardown."""
+    own = [structlog.processors.KeyValueRenderer()]
+    structlog.configure(processors=own)
+    try:
+        pipe.setup()
+        assert structlog.get_config()["processors"] != own
+        teardown_logging()
+        assert structlog.get_config()["processors"] == own
+    finally:
+        structlog.reset_defaults()
