@@ -276,6 +276,35 @@ class _Sampler:
         return None
 
 
+class _Sample:
+    """The sampler as the first structlog processor: a dropped event costs no processing."""
+
+    __slots__ = ("sampler",)
+
+    def __init__(self, sampler: _Sampler) -> None:
+        self.sampler = sampler
+
+    def __call__(self, _: Any, method: str, event: EventDict) -> EventDict:
+        levelno = _METHOD_LEVELS.get(method, logging.INFO)
+        reason = self.sampler.drop_reason(levelno, trace.get_current_span().get_span_context())
+        if reason is not None:
+            _count_dropped(reason)
+            raise structlog.DropEvent
+        return event
+
+
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
 # -- export -------------------------------------------------------------------------------
 
 
@@ -316,12 +345,14 @@ class _Handler(logging.Handler):
             return
         _local.busy = True
         try:
-            reason = self.sampler.drop_reason(
-                record.levelno, trace.get_current_span().get_span_context()
-            )
-            if reason is not None:
-                _count_dropped(reason)
-                return
+            # structlog events were sampled before their processors ran (_Sample)
+            if getattr(record, "_logger", None) is None:
+                reason = self.sampler.drop_reason(
+                    record.levelno, trace.get_current_span().get_span_context()
+                )
+                if reason is not None:
+                    _count_dropped(reason)
+                    return
             _local.event = None
             line = self.format(record)
             event: dict[str, Any] | None = _local.event
@@ -483,6 +514,7 @@ def setup_logging(
         structlog.configure(
             processors=[
                 structlog.stdlib.filter_by_level,
+                _Sample(sampler),
                 _Guarded(
                     [
                         structlog.stdlib.add_logger_name,
