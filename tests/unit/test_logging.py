@@ -147,11 +147,13 @@ def test_stdlib_records_get_the_same_fields_once(pipe: Pipeline) -> None:
     with its %-args merged and its extra= fields kept."""
     pipe.setup()
     with pipe.tracer.start_as_current_span("call") as span:
-        logging.getLogger("httpx").info("HTTP %s %s", "POST", "/v1/chat", extra={"status": 200})
+        logging.getLogger("vendor.client").info(
+            "HTTP %s %s", "POST", "/v1/chat", extra={"status": 200}
+        )
     (line,) = pipe.lines()
     (record,) = pipe.records()
     assert line["event"] == "HTTP POST /v1/chat"
-    assert line["logger"] == "httpx"
+    assert line["logger"] == "vendor.client"
     assert line["level"] == "info"
     assert line["status"] == 200
     assert not {"otelTraceID", "otelSpanID", "otelServiceName"} & set(line)
