@@ -332,11 +332,13 @@ class _Handler(logging.Handler):
         stream: TextIO | None,
         sampler: _Sampler,
         logger_provider: _logs.LoggerProvider,
+        export: bool,
     ) -> None:
         super().__init__()
         self.setFormatter(formatter)
         self.stream = stream
         self.sampler = sampler
+        self.export = export
         self._provider = logger_provider
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -359,7 +361,7 @@ class _Handler(logging.Handler):
             if self.stream is not None:
                 self.stream.write(line + "\n")
                 self.stream.flush()
-            if event is not None and not record.name.startswith(_NOT_EXPORTED):
+            if self.export and event is not None and not record.name.startswith(_NOT_EXPORTED):
                 self._export(record, event)
         except Exception as exc:
             from ._runtime import report_error
@@ -475,7 +477,12 @@ def setup_logging(
             _saved = (root.level, structlog.get_config() if structlog.is_configured() else None)
         else:
             _remove_handler(restore=False)
-        app_renders = stream is None and any(not isinstance(h, _Handler) for h in root.handlers)
+        others = [h for h in root.handlers if not isinstance(h, _Handler)]
+        # An OpenTelemetry logging handler already on the root logger (the SDK's, or
+        # opentelemetry-instrumentation-logging's) exports every record: exporting again
+        # would duplicate them, so this handler then only renders.
+        otel_handlers = [h for h in others if type(h).__module__.startswith("opentelemetry")]
+        app_renders = stream is None and len(others) > len(otel_handlers)
         formatter = structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
                 _Guarded(
@@ -499,6 +506,7 @@ def setup_logging(
             stream=None if app_renders else out,
             sampler=sampler,
             logger_provider=logger_provider,
+            export=not otel_handlers,
         )
         handler.setLevel(numeric_level)
         root.addHandler(handler)

@@ -569,3 +569,21 @@ def test_teardown_restores_an_application_structlog_configuration(pipe: Pipeline
         assert structlog.get_config()["processors"] == own
     finally:
         structlog.reset_defaults()
+
+
+def test_an_opentelemetry_handler_already_exporting_is_not_duplicated(pipe: Pipeline) -> None:
+    """With the SDK's LoggingHandler on the root logger, each record is exported once (by
+    it) and still rendered once (by otel-llm)."""
+    from opentelemetry.sdk._logs import LoggingHandler
+
+    with pytest.warns(DeprecationWarning):
+        sdk_handler = LoggingHandler(logger_provider=pipe.provider)
+    root = logging.getLogger()
+    root.addHandler(sdk_handler)
+    try:
+        pipe.setup()
+        logging.getLogger("lib").warning("once")
+    finally:
+        root.removeHandler(sdk_handler)
+    assert [line["event"] for line in pipe.lines()] == ["once"]
+    assert [r.log_record.body for r in pipe.records()] == ["once"]
