@@ -2,19 +2,20 @@
 
 Every event, from ``otel_llm.get_logger`` or from any stdlib logger, takes ONE path:
 
-    structlog processors ──► stdlib logging ──► _Handler
-    (or a stdlib record)                          ├─ sample (per trace, rate cap)
-                                                  ├─ ProcessorFormatter: the shared chain
-                                                  │  (contextvars, level, timestamp, trace ids,
-                                                  │  service.name, exception, redaction) and
-                                                  │  the renderer (JSON or console) ─► stream
-                                                  └─ the same event dict ─► OTel LogRecord
+    structlog: sample ─► shared chain ─┐
+                                       ├─► stdlib logging ─► _Handler
+    stdlib record ─────────────────────┘     ├─ sample (stdlib records; per trace, rate cap)
+                                             ├─ ProcessorFormatter: the shared chain for
+                                             │  stdlib records (contextvars, level, time,
+                                             │  trace ids, service.name, exception,
+                                             │  redaction), then JSON or console ─► stream
+                                             └─ the same event dict ─► OTel LogRecord
 
 structlog events run the shared chain inside structlog and reach the handler already
 processed (structlog's ``ProcessorFormatter`` pattern); stdlib records run it as the
 formatter's ``foreign_pre_chain``. So both get the same fields, and each event is rendered
 once and exported once, as a LogRecord emitted in the current context (its trace and span
-ids are the active span's).
+ids are the active span's). Nothing in the path raises into the code that logged.
 """
 
 from __future__ import annotations
