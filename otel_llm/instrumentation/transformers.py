@@ -336,7 +336,20 @@ class _StreamerProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
                 report_error(_COMPONENT, exc)
         else:
             self._self_prompt_seen = True  # generate() first puts the prompt ids
-        return self.__wrapped__.put(value)
+        # Text streamers re-decode their growing token cache on every put: bookkeeping of
+        # the stream, not the application's tokenizer work, so it is not counted.
+        token = _IN_TOKENIZER.set(True)
+        try:
+            return self.__wrapped__.put(value)
+        finally:
+            _IN_TOKENIZER.reset(token)
+
+    def end(self) -> Any:
+        token = _IN_TOKENIZER.set(True)
+        try:
+            return self.__wrapped__.end()
+        finally:
+            _IN_TOKENIZER.reset(token)
 
 
 def _numel(value: Any) -> int:

@@ -260,6 +260,10 @@ def test_generate_with_a_streamer_is_a_stream(otel_capture: Capture, tok: Any, m
     assert isinstance(text, str)
     (span,) = otel_capture.children(otel_capture.span("handler"))
     assert span.name == GENERATE
+    # the streamer's own re-decoding of its token cache is not tokenizer telemetry
+    assert otel_capture.children(span) == []
+    decode = {"otel_llm.tokenizer.operation": "decode"}
+    assert otel_capture.metric_points("otel_llm.tokenizer.duration", **decode) == []
     attrs = _attrs(span)
     assert attrs["gen_ai.request.stream"] is True
     assert attrs["otel_llm.stream.chunks"] == 4
