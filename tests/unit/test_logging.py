@@ -23,6 +23,7 @@ import otel_llm
 from otel_llm._logging import _Sampler, get_logger, log_event, setup_logging, teardown_logging
 from otel_llm._redact import Redactor
 from otel_llm.testing import Capture
+from tests.helpers import run_python
 
 TRACE_HEX = re.compile(r"^[0-9a-f]{32}$")
 SPAN_HEX = re.compile(r"^[0-9a-f]{16}$")
@@ -587,3 +588,70 @@ def test_an_opentelemetry_handler_already_exporting_is_not_duplicated(pipe: Pipe
         root.removeHandler(sdk_handler)
     assert [line["event"] for line in pipe.lines()] == ["once"]
     assert [r.log_record.body for r in pipe.records()] == ["once"]
+
+
+# -- configure() and the environment (subprocess: configure() sets process-wide state) -------
+
+APP = """
+import logging, otel_llm
+otel_llm.configure(service_name="env-app")
+log = otel_llm.get_logger("app")
+with otel_llm.generation(model="m", provider="openai"):
+    log.info("info event", note="customer cust_12345 pin", pin="4321", ticket="internal-77")
+    log.warning("warning event")
+otel_llm.shutdown()
+"""
+QUIET = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none",
+         "OTEL_LOGS_EXPORTER": "none"}  # fmt: skip
+
+
+def _run_app(**env: str) -> tuple[list[dict[str, Any]], str]:
+    proc = run_python(APP, env={**QUIET, **env})
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return lines, proc.stderr
+
+
+def test_configure_renders_json_lines_by_default_off_a_terminal() -> None:
+    """configure() alone gives correlated JSON lines on stdout for every event."""
+    lines, _ = _run_app()
+    assert [line["event"] for line in lines] == ["info event", "warning event"]
+    assert all(TRACE_HEX.match(line["trace_id"]) for line in lines)
+    assert lines[0]["service.name"] == "env-app"
+
+
+def test_environment_settings_apply() -> None:
+    """OTEL_LLM_LOG_LEVEL, OTEL_LLM_REDACT_PATTERNS (;; separated) and
+    OTEL_LLM_REDACT_FIELDS reach the logging pipeline."""
+    lines, _ = _run_app(OTEL_LLM_LOG_LEVEL="WARNING")
+    assert [line["event"] for line in lines] == ["warning event"]
+    lines, _ = _run_app(
+        OTEL_LLM_REDACT_PATTERNS=r"cust_\d+;;internal-\d+", OTEL_LLM_REDACT_FIELDS="pin"
+    )
+    assert lines[0]["note"] == "customer [REDACTED] pin"
+    assert lines[0]["pin"] == "[REDACTED]"
+    assert lines[0]["ticket"] == "[REDACTED]"
+
+
+def test_environment_sampling_keeps_warnings() -> None:
+    """OTEL_LLM_LOG_SAMPLE_RATIO=0 drops every event below WARNING and keeps warnings."""
+    lines, _ = _run_app(OTEL_LLM_LOG_SAMPLE_RATIO="0")
+    assert [line["event"] for line in lines] == ["warning event"]
+
+
+def test_logging_opt_out() -> None:
+    """OTEL_LLM_LOGGING=false leaves logging alone: no correlated lines at all."""
+    lines, _ = _run_app(OTEL_LLM_LOGGING="false")
+    assert lines == []
+
+
+def test_bad_environment_value_warns_and_uses_the_default() -> None:
+    """A bad OTEL_LLM_LOG_FORMAT gives one warning naming it and the allowed values."""
+    proc = run_python(APP, env={**QUIET, "OTEL_LLM_LOG_FORMAT": "xml"})
+    assert proc.returncode == 0, proc.stderr
+    output = proc.stdout + proc.stderr
+    assert output.count("OTEL_LLM_LOG_FORMAT") == 1
+    assert "json" in output
+    assert "console" in output
+    events = [json.loads(line)["event"] for line in proc.stdout.splitlines() if line[:1] == "{"]
+    assert "info event" in events
