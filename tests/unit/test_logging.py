@@ -668,4 +668,5 @@ def test_bad_redaction_pattern_in_the_environment_warns() -> None:
     assert proc.returncode == 0, proc.stderr
     assert (proc.stdout + proc.stderr).count("OTEL_LLM_REDACT_PATTERNS") == 1
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line[:1] == "{"]
-    assert lines[0]["note"] == "customer [REDACTED] pin"
+    (info,) = [line for line in lines if line["event"] == "info event"]
+    assert info["note"] == "customer [REDACTED] pin"
