@@ -64,7 +64,7 @@ build_collector() {
   mkdir -p "$dir.tmp" && cp "$work/_build/otelcol-llm" "$dir.tmp/" && cp "$manifest" "$dir.tmp/"
   rm -rf "$dir" && mv "$dir.tmp" "$dir" && rm -rf "$work"
   ln -sfn "$dir" "$CACHE/otelcol-current"
-  say "collector built in $(( $(now) - t0 ))s (cold build time) -> $dir/otelcol-llm"
+  say "collector built in $(( $(now) - t0 ))s -> $dir/otelcol-llm"
 }
 
 build_jaeger() {
@@ -91,7 +91,7 @@ GOMOD
   (cd "$work" && "${NICE[@]}" go mod tidy && "${NICE[@]}" go build -trimpath -ldflags="-s -w" \
     -o "$dir.tmp/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger)
   rm -rf "$dir" && mv "$dir.tmp" "$dir" && rm -rf "$work"
-  say "jaeger built in $(( $(now) - t0 ))s (cold build time) -> $dir/jaeger"
+  say "jaeger built in $(( $(now) - t0 ))s -> $dir/jaeger"
 }
 
 build_prometheus() {

@@ -95,10 +95,10 @@ def test_loopback_overlay_validates_with_loopback_addresses() -> None:
 @pytest.mark.parametrize(
     ("env", "mentions"),
     [
-        ({"OTELCOL_MEMORY_LIMIT_MIB": "lots"}, ["memory_limiter", "lots"]),
-        ({"OTELCOL_SELF_METRICS_PORT": "eighty"}, ["eighty"]),
-        ({"OTELCOL_JAEGER_OTLP_ENDPOINT": ""}, ["otlp_grpc/jaeger"]),
-        ({"OTELCOL_PROMETHEUS_LISTEN": ""}, ["prometheus"]),
+        ({"OTELCOL_MEMORY_LIMIT_MIB": "lots"}, ["memory_limiter", "limit_mib"]),
+        ({"OTELCOL_SELF_METRICS_PORT": "eighty"}, ["prometheus.port"]),
+        ({"OTELCOL_JAEGER_OTLP_ENDPOINT": ""}, ["otlp_grpc/jaeger", "endpoint"]),
+        ({"OTELCOL_PROMETHEUS_LISTEN": ""}, ["prometheus", "non-blank address"]),
     ],
     ids=["non-numeric-memory-limit", "non-numeric-port", "empty-jaeger-endpoint", "empty-listen"],
 )
