@@ -177,7 +177,9 @@ def overview() -> dict[str, Any]:
             "Stream output rate p50 (tokens/s) by model",
             [
                 (
-                    quantile(0.5, "otel_llm_stream_tokens_per_second", "gen_ai_request_model"),
+                    quantile(
+                        0.5, "otel_llm_stream_tokens_per_second_per_second", "gen_ai_request_model"
+                    ),
                     "{{gen_ai_request_model}}",
                 )
             ],

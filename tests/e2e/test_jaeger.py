@@ -10,7 +10,7 @@ import pytest
 
 from otel_llm import semconv
 from tests.e2e.conftest import DEMO_MISSES, DEMO_REQUESTS, DEMO_SERVICE, DemoRun, wait_for
-from tests.e2e.stack import Stack, get_json
+from tests.e2e.stack import Stack, get_json, http
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +28,13 @@ def parent_id(span: dict[str, Any]) -> str | None:
     return None
 
 
-def fetch_trace(stack: Stack, trace_id: str) -> dict[str, Any]:
-    """GET /api/traces/{id} until the trace is there (the collector batches for ~1 s)."""
+def fetch_trace(stack: Stack, trace_id: str, min_spans: int) -> dict[str, Any]:
+    """GET /api/traces/{id} until the trace has all its spans (they arrive in batches)."""
 
     def get() -> dict[str, Any] | None:
-        body = get_json(f"{stack.jaeger}/api/traces/{trace_id}")
-        data = body.get("data") or []
-        return data[0] if data and len(data[0]["spans"]) >= 8 else None
+        status, body = http("GET", f"{stack.jaeger}/api/traces/{trace_id}")
+        data = body.get("data") if status == 200 and isinstance(body, dict) else None
+        return data[0] if data and len(data[0]["spans"]) >= min_spans else None
 
     trace: dict[str, Any] = wait_for(f"trace {trace_id} in Jaeger", get, deadline_s=60)
     return trace
@@ -42,8 +42,14 @@ def fetch_trace(stack: Stack, trace_id: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def demo_traces(stack: Stack, demo: DemoRun) -> list[dict[str, Any]]:
-    """Every demo trace, fetched by the trace ids its log lines printed."""
-    return [fetch_trace(stack, trace_id) for trace_id in dict.fromkeys(demo.trace_ids)]
+    """Every demo trace, fetched by the trace ids its log lines printed.
+
+    A cache hit is 2 spans (request, lookup); a miss is 8 (request, lookup, encode, truncate,
+    decode, route, failed attempt, streamed generation).
+    """
+    hits = {r["trace_id"] for r in demo.logs if r.get("event") == "served from prompt cache"}
+    assert len(hits) == DEMO_REQUESTS - DEMO_MISSES
+    return [fetch_trace(stack, t, 2 if t in hits else 8) for t in demo.trace_ids]
 
 
 def test_service_is_listed(stack: Stack, demo: DemoRun) -> None:

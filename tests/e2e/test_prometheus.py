@@ -108,7 +108,7 @@ def test_sdk_metrics_have_their_documented_names(stack: Stack, demo: DemoRun) ->
         "otel_llm_tokenizer_duration_seconds_bucket",
         "otel_llm_tokenizer_tokens_bucket",
         "otel_llm_tokenizer_input_chars_bucket",
-        "otel_llm_stream_tokens_per_second_bucket",
+        "otel_llm_stream_tokens_per_second_per_second_bucket",
         "gen_ai_client_operation_time_per_output_chunk_seconds_bucket",
         "otel_llm_cost_total",
     ):
