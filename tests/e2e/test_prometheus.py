@@ -5,6 +5,7 @@ dashboard and rule expression evaluated against that real data."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 from typing import Any
 
@@ -13,7 +14,7 @@ import yaml
 
 from tests.deploy._binaries import CONFIG
 from tests.deploy.test_prometheus import DASHBOARDS, dashboard_exprs
-from tests.e2e.conftest import DEMO_MISSES, DEMO_SERVICE, DemoRun, wait_for
+from tests.e2e.conftest import DEMO_MISSES, DEMO_SERVICE, DemoRun, python_workload, wait_for
 from tests.e2e.stack import Stack, get_json
 
 pytestmark = pytest.mark.e2e
@@ -167,3 +168,40 @@ def test_every_rule_expression_evaluates(stack: Stack, demo: DemoRun) -> None:
     rules = wait_for("Prometheus to evaluate the rules", rules_evaluated, deadline_s=30)
     bad = [(r["name"], r.get("lastError")) for r in rules if r["health"] == "err"]
     assert not bad, json.dumps(bad, indent=1)
+
+
+EXEMPLAR_WORKLOAD = """
+import otel_llm
+from opentelemetry import trace
+tel = otel_llm.configure(
+    service_name="e2e-exemplars", traces_exporter="otlp", metrics_exporter="otlp",
+    logs_exporter="none", otlp_endpoint=%r, otlp_protocol="http/protobuf",
+)
+with trace.get_tracer("e2e").start_as_current_span("request") as span:
+    with otel_llm.generation(model="gpt-4o-mini", provider="openai", operation="chat") as g:
+        g.set_response(model="gpt-4o-mini", input_tokens=3, output_tokens=1)
+    print(format(span.get_span_context().trace_id, "032x"))
+tel.shutdown()
+"""
+
+
+def test_exemplars_link_latency_to_traces(stack: Stack) -> None:
+    """A generation's duration histogram carries its trace id as an exemplar in Prometheus."""
+    result = python_workload(EXEMPLAR_WORKLOAD % stack.otlp_http, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trace_id = result.stdout.strip().splitlines()[-1]
+    now = time.time()
+    url = f"{stack.prometheus}/api/v1/query_exemplars?" + urllib.parse.urlencode(
+        {
+            "query": 'gen_ai_client_operation_duration_seconds_bucket{job="e2e-exemplars"}',
+            "start": now - 600,
+            "end": now + 600,
+        }
+    )
+
+    def trace_ids() -> set[str]:
+        data = get_json(url)["data"] or []
+        return {e["labels"].get("trace_id", "") for s in data for e in s["exemplars"]}
+
+    found = wait_for("the exemplar on the generation histogram", trace_ids, deadline_s=30)
+    assert trace_id in found, (found, trace_id)
