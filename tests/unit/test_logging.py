@@ -583,10 +583,11 @@ def test_an_opentelemetry_handler_already_exporting_is_not_duplicated(pipe: Pipe
     root.addHandler(sdk_handler)
     try:
         pipe.setup()
+        handlers = list(root.handlers)
         logging.getLogger("lib").warning("once")
     finally:
         root.removeHandler(sdk_handler)
-    assert [line["event"] for line in pipe.lines()] == ["once"]
+    assert [line["event"] for line in pipe.lines()] == ["once"], (handlers, pipe.lines())
     assert [r.log_record.body for r in pipe.records()] == ["once"]
 
 
