@@ -325,13 +325,25 @@ def resolve(
         else _env_rate(semconv.ENV_LLM_LOG_RATE_LIMIT),
         redact_patterns=tuple(redact_patterns)
         if redact_patterns is not None
-        else tuple(p for p in re.split(r"\n|;;", _env(semconv.ENV_LLM_REDACT_PATTERNS) or "") if p),
+        else _env_patterns(semconv.ENV_LLM_REDACT_PATTERNS),
         redact_fields=tuple(redact_fields)
         if redact_fields is not None
         else tuple(
             f.strip() for f in (_env(semconv.ENV_LLM_REDACT_FIELDS) or "").split(",") if f.strip()
         ),
     )
+
+
+def _env_patterns(name: str) -> tuple[str, ...]:
+    """Redaction patterns from ``name``; ones that do not compile are skipped with a warning."""
+    from ._redact import pattern_error
+
+    raw = _env(name) or ""
+    patterns = tuple(p for p in re.split(r"\n|;;", raw) if p)
+    errors = [error for error in map(pattern_error, patterns) if error is not None]
+    if errors:
+        _log.warning("Invalid %s: %s. Those patterns are skipped.", name, "; ".join(errors))
+    return tuple(p for p in patterns if pattern_error(p) is None)
 
 
 def _env_rate(name: str) -> float | None:
