@@ -13,6 +13,7 @@ from . import semconv
 from ._attributes import current_feature
 from ._budget import check_before_generation
 from ._cost import record_generation_cost, usage_from_attributes
+from ._noop import NOOP
 from ._operation import Attributes, Operation
 from ._runtime import GENERATION_KEY, ROUTE_KEY, RT, report_error
 
@@ -317,8 +318,6 @@ def generation(
     INTERNAL for a model running in this process.
     """
     if not RT.enabled:
-        from ._noop import NOOP
-
         return NOOP  # type: ignore[return-value]
     return Generation(
         model,

@@ -21,6 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 from . import semconv
 from ._generation import Generation
 from ._logging import log_event
+from ._noop import NOOP
 from ._operation import Attributes
 from ._runtime import RT, report_error
 
@@ -340,8 +341,6 @@ def stream(
     ``stream(...).wrap(iterator)`` / ``.awrap(async_iterator)`` to a consumer.
     """
     if not RT.enabled:
-        from ._noop import NOOP
-
         return NOOP  # type: ignore[return-value]
     return Stream(
         model,

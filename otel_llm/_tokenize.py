@@ -10,6 +10,7 @@ from opentelemetry import trace
 
 from . import semconv
 from ._logging import log_event
+from ._noop import NOOP
 from ._operation import Attributes, Operation
 from ._runtime import RT
 
@@ -169,8 +170,6 @@ def tokenize(
     a span is made only under an active span; metrics are always recorded.
     """
     if not RT.enabled:
-        from ._noop import NOOP
-
         return NOOP  # type: ignore[return-value]
     if input_chars is None and text is not None:
         input_chars = len(text)
