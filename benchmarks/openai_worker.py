@@ -163,6 +163,18 @@ def run(variant: str, calls: int, streams: int, batches: int) -> dict[str, Any]:
     }
 
 
+def callgrind(variant: str, workload: str, calls: int) -> None:
+    """Set up ``variant``, warm up, then run ``workload`` ``calls`` times: nothing else."""
+    pipe = Pipeline()
+    _setup(variant, pipe)
+    sync, _ = clients()
+    fn = _chat if workload == "chat_sync" else _stream
+    for _ in range(2):
+        fn(sync)
+    for _ in range(calls):
+        fn(sync)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run one variant, print its JSON result."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -170,7 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=50, help="chat calls per batch")
     parser.add_argument("--streams", type=int, default=5, help="streams per batch")
     parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument(
+        "--callgrind",
+        choices=("chat_sync", "stream_sync"),
+        help="only run this workload --calls times after a warm-up (for valgrind)",
+    )
     args = parser.parse_args(argv)
+    if args.callgrind:
+        callgrind(args.variant, args.callgrind, args.calls)
+        return 0
     result = run(args.variant, args.calls, args.streams, args.batches)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

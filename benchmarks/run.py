@@ -8,7 +8,8 @@ one run:
    run once, each in a fresh process, in an order rotated by one every round so that slow
    spells of a shared machine spread over all variants;
 2. the memory check (``memory.py``);
-3. optionally (``--callgrind``) deterministic instruction counts of the micro ops.
+3. optionally (``--callgrind``) deterministic instruction counts of the micro ops and of
+   one chat call and one stream per variant.
 
 Results: ``benchmarks/results/latest.json`` and ``latest.md`` (``--out`` changes the
 directory). Medians and spread (IQR) are over every batch of every round. ``--size tiny``
@@ -204,18 +205,10 @@ def micro_table(raw: dict[str, list[dict[str, Any]]], clock: str) -> dict[str, A
 
 
 # -- callgrind ---------------------------------------------------------------------------
-def _instructions(python: str, op: str, n: int, disabled: bool) -> int:
+def _instructions(python: str, args: list[str], disabled: bool = False) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out_file = Path(tmp) / "cg.out"
-        cmd = [
-            "valgrind",
-            "--tool=callgrind",
-            f"--callgrind-out-file={out_file}",
-            python,
-            "micro.py",
-            f"--callgrind={op}",
-            f"--iterations={n}",
-        ]
+        cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}", python, *args]
         subprocess.run(cmd, capture_output=True, env=_env(disabled), cwd=HERE, check=True)
         text = out_file.read_text()
     match = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.MULTILINE)
@@ -224,32 +217,53 @@ def _instructions(python: str, op: str, n: int, disabled: bool) -> int:
     return int(match.group(1))
 
 
-def run_callgrind(python: str, small: int, large: int) -> dict[str, Any]:
-    """Instructions per op: (Ir at ``large`` - Ir at ``small``) / (large - small).
+def run_callgrind(python: str, variants: tuple[str, ...]) -> dict[str, Any]:
+    """Instructions per operation: (Ir at N=large - Ir at N=small) / (large - small).
 
-    Two valgrind processes at a time (each takes about a minute on a loaded 2-CPU box).
+    Micro ops: 200 vs 1200 iterations; openai calls per variant: 2 vs 12 chat calls and
+    1 vs 3 streams. Two valgrind processes at a time.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    jobs = [
-        (disabled, op)
-        for disabled in (False, True)
-        for op in CALLGRIND_OPS
-        if not (disabled and op in ("chunk", "histogram_record"))
-    ]
+    specs: dict[tuple[str, str], tuple[list[str], list[str], int, bool]] = {}
+    for disabled in (False, True):
+        mode = "disabled" if disabled else "enabled"
+        for op in CALLGRIND_OPS:
+            if disabled and op in ("chunk", "histogram_record"):
+                continue
+            base = ["micro.py", f"--callgrind={op}"]
+            specs[(mode, op)] = (
+                [*base, "--iterations=200"],
+                [*base, "--iterations=1200"],
+                1000,
+                disabled,
+            )
+    for variant in variants:
+        for workload, small, large in (("chat_sync", 2, 12), ("stream_sync", 1, 3)):
+            base = ["openai_worker.py", variant, f"--callgrind={workload}"]
+            specs[(f"openai:{variant}", workload)] = (
+                [*base, f"--calls={small}"],
+                [*base, f"--calls={large}"],
+                large - small,
+                False,
+            )
+    out: dict[str, Any] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = {
-            (disabled, op, n): pool.submit(_instructions, python, op, n, disabled)
-            for disabled, op in jobs
-            for n in (small, large)
+        futures: dict[tuple[str, str], tuple[Future[int], Future[int]]] = {
+            key: (
+                pool.submit(_instructions, python, a, disabled),
+                pool.submit(_instructions, python, b, disabled),
+            )
+            for key, (a, b, _, disabled) in specs.items()
         }
-        out: dict[str, Any] = {"enabled": {}, "disabled": {}}
-        for disabled, op in jobs:
-            mode = "disabled" if disabled else "enabled"
-            a = counts[(disabled, op, small)].result()
-            b = counts[(disabled, op, large)].result()
-            out[mode][op] = (b - a) / (large - small)
-            print(f"callgrind {mode} {op}: {out[mode][op]:.0f} instructions", file=sys.stderr)
+        for (group, op), (fa, fb) in futures.items():
+            try:
+                value: float | None = (fb.result() - fa.result()) / specs[(group, op)][2]
+            except (subprocess.CalledProcessError, RuntimeError) as exc:
+                print(f"callgrind {group} {op} failed: {exc}", file=sys.stderr)
+                value = None
+            out.setdefault(group, {})[op] = value
+            print(f"callgrind {group} {op}: {value}", file=sys.stderr)
     return out
 
 
@@ -310,6 +324,28 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
+        "### What each variant recorded (one call, default settings)",
+        "",
+        "| variant | chat span: attributes | stream span: attributes | stream span events | "
+        "log records (chat / stream) | metrics |",
+        "|---|---:|---:|---|---:|---|",
+    ]
+    for variant, entry in report["peers"].items():
+        if not entry.get("available") or variant == "none":
+            continue
+        rec = entry["recorded"]
+        chat = rec["chat"]["spans"][0] if rec["chat"]["spans"] else {"attributes": []}
+        strm = rec["stream"]["spans"][0] if rec["stream"]["spans"] else {"attributes": []}
+        events = ", ".join(f"{k} ×{v}" for k, v in strm.get("events", {}).items()) or "-"
+        content = any("message" in a or a.endswith(".value") for a in chat["attributes"])
+        lines.append(
+            f"| {LABELS[variant]} | {len(chat['attributes'])}"
+            f"{' (incl. content)' if content else ''} | {len(strm['attributes'])} | {events} | "
+            f"{rec['chat']['log_records']} / {rec['stream']['log_records']} | "
+            f"{', '.join(f'`{m}`' for m in rec['metrics']) or '-'} |"
+        )
+    lines += [
+        "",
         "### otel-llm API micro-benchmarks, per operation",
         "",
         "| operation | SDK on | SDK disabled |",
@@ -328,7 +364,8 @@ def markdown(report: dict[str, Any]) -> str:
             on_v = micro["enabled"]["derived"][key]
             off_v = micro.get("disabled", {}).get("derived", {}).get(key)
             lines.append(f"| {key} | {_fmt(on_v, 2)} | {_fmt(off_v, 2)} |")
-    if report.get("callgrind"):
+    cg = report.get("callgrind")
+    if cg:
         lines += [
             "",
             "### Instructions per operation (callgrind, deterministic)",
@@ -336,11 +373,30 @@ def markdown(report: dict[str, Any]) -> str:
             "| operation | SDK on | SDK disabled |",
             "|---|---:|---:|",
         ]
-        cg = report["callgrind"]
         for op in CALLGRIND_OPS:
-            on_i = cg["enabled"].get(op)
-            off_i = cg["disabled"].get(op)
+            on_i = cg.get("enabled", {}).get(op)
+            off_i = cg.get("disabled", {}).get(op)
             lines.append(f"| `{op}` | {_fmt(on_i, 0)} | {_fmt(off_i, 0)} |")
+        base = cg.get("openai:none", {})
+        rows = [v for v in VARIANTS if f"openai:{v}" in cg]
+        if rows:
+            lines += [
+                "",
+                "| variant | chat sync: instructions | overhead | stream sync: instructions | "
+                "overhead | per chunk |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+        for variant in rows:
+            row = cg[f"openai:{variant}"]
+            chat, strm = row.get("chat_sync"), row.get("stream_sync")
+            b_chat, b_strm = base.get("chat_sync"), base.get("stream_sync")
+            over_chat = chat - b_chat if chat is not None and b_chat is not None else None
+            over_strm = strm - b_strm if strm is not None and b_strm is not None else None
+            per_chunk = over_strm / CHUNKS if over_strm is not None else None
+            lines.append(
+                f"| {LABELS[variant]} | {_fmt(chat, 0)} | {_fmt(over_chat, 0)} | "
+                f"{_fmt(strm, 0)} | {_fmt(over_strm, 0)} | {_fmt(per_chunk, 0)} |"
+            )
     mem = report.get("memory")
     if mem:
         lines += [
@@ -370,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--callgrind", action="store_true", help="also count instructions")
+    parser.add_argument(
+        "--reuse-callgrind",
+        type=Path,
+        metavar="JSON",
+        help="take the instruction counts from an earlier report (same code) instead",
+    )
     args = parser.parse_args(argv)
 
     size = dict(SIZES[args.size])
@@ -406,7 +468,11 @@ def main(argv: list[str] | None = None) -> int:
             _env(),
         )
     if args.callgrind:
-        report["callgrind"] = run_callgrind(args.python, 200, 1200)
+        report["callgrind"] = run_callgrind(args.python, variants)
+    elif args.reuse_callgrind:
+        earlier = json.loads(args.reuse_callgrind.read_text())
+        report["callgrind"] = earlier["callgrind"]
+        report["callgrind_from"] = f"{args.reuse_callgrind.name} of {earlier['started']} UTC"
     report["finished"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     report["machine"] = {**machine(), "loadavg_at_start": load_at_start}
 
