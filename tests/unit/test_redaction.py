@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, Status, StatusCode
 
+from otel_llm import semconv
 from otel_llm._logging import get_logger, setup_logging, teardown_logging
 from otel_llm._redact import (
     REDACTED,
@@ -373,3 +374,11 @@ def test_mixed_secrets_never_survive(parts: list[str]) -> None:
     once = redactor.text(text)
     _assert_clean(once)
     assert redactor.text(once) == once
+
+
+def test_own_telemetry_names_are_never_redacted(redactor: Redactor) -> None:
+    """No otel-llm attribute or metric name counts as a secret field or contains one."""
+    names = [v for k, v in vars(semconv).items() if k.isupper() and isinstance(v, str)]
+    assert len(names) > 50
+    assert [n for n in names if redactor.is_secret_field(n)] == []
+    assert [n for n in names if redactor.text(n) != n] == []
