@@ -43,7 +43,7 @@ from . import __version__, _runtime
 from ._attributes import AttributesSpanProcessor
 from ._logging import setup_logging, teardown_logging
 from ._pricing import configure_pricing
-from ._redact import Redactor, wrap_span_exporter
+from ._redact import Redactor, wrap_log_exporter, wrap_span_exporter
 from ._settings import Settings, resolve
 from .semconv import ENV_LLM_INSTRUMENT
 
@@ -415,9 +415,12 @@ def _build(settings: Settings, arguments: Mapping[str, Any]) -> Telemetry:
         logger_provider = existing_lp
     else:
         logger_provider = LoggerProvider(resource=resource)
+        log_redactor = _redactor(settings)
         for log_exporter in _log_exporters(settings):
             logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(log_exporter, max_queue_size=2048)
+                BatchLogRecordProcessor(
+                    wrap_log_exporter(log_exporter, log_redactor), max_queue_size=2048
+                )
             )
         _logs.set_logger_provider(logger_provider)
         owned.add("logs")

@@ -307,3 +307,23 @@ def test_doctor_send_test_delivers_a_correlated_span_and_log() -> None:
         for record in sl.log_records
     ]
     assert any(r.trace_id.hex() == trace_id for r in records)
+
+
+def test_log_records_from_any_source_are_redacted_on_export() -> None:
+    """A LogRecord emitted straight to the provider (not via our handler) is redacted too."""
+    with otlp_http_receiver() as (endpoint, received):
+        proc = run_python(
+            script(
+                """
+            import otel_llm
+            from opentelemetry._logs import get_logger
+            tel = otel_llm.configure(otlp_endpoint=ENDPOINT, otlp_protocol="http/protobuf",
+                                     logging=False)
+            get_logger("raw").emit(body="key sk-proj-AbCdEf0123456789abcdef leaked")
+            tel.shutdown()
+            """.replace("ENDPOINT", repr(endpoint))
+            )
+        )
+        assert proc.returncode == 0, proc.stderr
+    bodies = received.log_bodies()
+    assert bodies == ["key [REDACTED] leaked"]
