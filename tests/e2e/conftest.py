@@ -18,8 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.deploy._binaries import BUILD_HINT, in_ci
-from tests.e2e.stack import STANDARD_PORTS, Stack, StackError, free_ports, missing_parts
+from tests.deploy._binaries import BUILD_HINT, CACHE, in_ci
+from tests.e2e.stack import (
+    STANDARD_PORTS,
+    Stack,
+    StackError,
+    free_ports,
+    missing_parts,
+    reap_leftovers,
+)
 
 DEMO_REQUESTS = 6
 """Sequential demo requests: 4 distinct documents (cache misses), 2 repeats (cache hits)."""
@@ -44,7 +51,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             pytest.fail(f"CI is set but {message}", pytrace=False)
         pytest.skip(message)
     run_dir = tmp_path_factory.mktemp("stack")
-    stack = Stack(run_dir=run_dir, ports=free_ports(list(STANDARD_PORTS)))
+    ledger = CACHE / "e2e-running"
+    reaped = reap_leftovers(ledger)
+    if reaped:
+        print(f"\nstopped processes left by a killed earlier run: {reaped}", file=sys.stderr)
+    stack = Stack(run_dir=run_dir, ports=free_ports(list(STANDARD_PORTS)), ledger=ledger)
     started = time.monotonic()
     try:
         stack.start_all()

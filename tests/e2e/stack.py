@@ -153,6 +153,8 @@ class Stack:
     run_dir: Path
     ports: dict[str, int]
     with_es: bool = True
+    ledger: Path | None = None
+    """Folder recording every running PID (see reap_leftovers); None for a hand-started stack."""
     processes: dict[str, Process] = field(default_factory=dict)
 
     # --- addresses -------------------------------------------------------------------------------
@@ -201,6 +203,9 @@ class Stack:
         pids = self.run_dir / "pids"
         pids.mkdir(parents=True, exist_ok=True)
         (pids / f"{name}.pid").write_text(str(popen.pid))
+        if self.ledger is not None:
+            self.ledger.mkdir(parents=True, exist_ok=True)
+            (self.ledger / str(popen.pid)).write_text(argv[0])
         return process
 
     def stop(self, name: str, timeout: float = 20.0) -> None:
@@ -210,6 +215,8 @@ class Stack:
             return
         stop_pid(process.popen.pid, timeout, process.popen)
         (self.run_dir / "pids" / f"{name}.pid").unlink(missing_ok=True)
+        if self.ledger is not None:
+            (self.ledger / str(process.popen.pid)).unlink(missing_ok=True)
 
     def stop_all(self) -> None:
         """Stop everything, newest first."""
@@ -249,6 +256,8 @@ class Stack:
         The runner has no transport-port option; Elasticsearch takes the first free port of
         9300-9400 for node-to-node traffic, which a single node never uses from outside.
         """
+        # A cluster name of our own: Elasticsearch discovers nodes on 127.0.0.1:9300-9305 and
+        # would try to form one cluster with any other local node of the same name.
         cp = es_classpath_file().read_text().strip()
         java = shutil.which("java") or "java"
         data = self.run_dir / "es"
@@ -258,7 +267,8 @@ class Stack:
             [
                 java, "-Xms512m", "-Xmx1g", "-cp", cp,
                 "org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner",
-                "-basePath", str(data), "-numOfNode", "1", "-clusterName", "otel-llm-e2e",
+                "-basePath", str(data), "-numOfNode", "1",
+                "-clusterName", f"otel-llm-e2e-{os.getpid()}",
                 "-baseHttpPort", str(self.ports["es_http"] - 1),  # node 1 listens on base + 1
             ],
         )  # fmt: skip
@@ -399,6 +409,15 @@ class Stack:
             raise
 
 
+def running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie (exited, waiting for its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def stop_pid(pid: int, timeout: float, popen: subprocess.Popen[bytes] | None = None) -> None:
     """SIGTERM one PID, wait up to `timeout` seconds, then SIGKILL it."""
     try:
@@ -410,11 +429,8 @@ def stop_pid(pid: int, timeout: float, popen: subprocess.Popen[bytes] | None = N
         if popen is not None:
             if popen.poll() is not None:
                 return
-        else:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+        elif not running(pid):
+            return
         time.sleep(0.2)
     try:
         os.kill(pid, signal.SIGKILL)
@@ -422,6 +438,26 @@ def stop_pid(pid: int, timeout: float, popen: subprocess.Popen[bytes] | None = N
         return
     if popen is not None:
         popen.wait(timeout=10)
+
+
+def reap_leftovers(ledger: Path) -> list[int]:
+    """Stop processes a previous test run started but could not stop (it was killed).
+
+    Only PIDs recorded in `ledger` by Stack.start, and only while that PID still runs the
+    executable recorded for it (a reused PID belongs to someone else and is left alone).
+    """
+    reaped = []
+    for entry in sorted(ledger.glob("*")) if ledger.is_dir() else []:
+        pid, executable = int(entry.name), entry.read_text()
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            cmdline = ""
+        if cmdline == executable:
+            stop_pid(pid, 20)
+            reaped.append(pid)
+        entry.unlink(missing_ok=True)
+    return reaped
 
 
 def missing_parts(with_es: bool) -> list[str]:
