@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "collector-config"
 CACHE = Path(os.environ.get("OTEL_LLM_STACK_CACHE", Path.home() / ".cache" / "otel-llm-stack"))
 JAEGER_MODULE_VERSION = "v1.62.0"
-BUILD_HINT = "build it with scripts/stack/build.sh (Go, Java and Maven needed; 20-30 min cold on 2 cores)"
+BUILD_HINT = (
+    "build it with scripts/stack/build.sh (Go, Java and Maven needed; 20-30 min cold on 2 cores)"
+)
 
 
 def in_ci() -> bool:
