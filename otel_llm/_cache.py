@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from . import semconv
+from ._noop import NOOP
 from ._operation import Operation
 from ._runtime import RT
 
@@ -58,7 +59,5 @@ class CacheLookup(Operation):
 def cache_lookup(name: str) -> CacheLookup:
     """Trace a cache lookup (``cache.lookup {name}``) and count hits and misses."""
     if not RT.enabled:
-        from ._noop import NOOP
-
         return NOOP  # type: ignore[return-value]
     return CacheLookup(name)

@@ -12,6 +12,7 @@ from . import semconv
 from ._cost import usage_from_attributes
 from ._generation import Generation
 from ._logging import log_event
+from ._noop import NOOP
 from ._operation import Attributes, Operation
 from ._pricing import get_table
 from ._runtime import ROUTE_KEY, RT, error_type_of, report_error
@@ -180,7 +181,5 @@ def route(
     Generations started inside the ``with`` block are recorded as its attempts.
     """
     if not RT.enabled:
-        from ._noop import NOOP
-
         return NOOP  # type: ignore[return-value]
     return Route(name, candidates, requested_model)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from . import semconv
+from ._noop import NOOP
 from ._operation import Attributes, Operation
 from ._runtime import RT, report_error
 
@@ -98,7 +99,5 @@ def tool(name: str, call_id: str | None = None, *, tool_type: str = "function") 
     content capture is on (``set_arguments`` / ``set_result``).
     """
     if not RT.enabled:
-        from ._noop import NOOP
-
         return NOOP  # type: ignore[return-value]
     return Tool(name, call_id, tool_type)
