@@ -440,6 +440,22 @@ def stop_pid(pid: int, timeout: float, popen: subprocess.Popen[bytes] | None = N
         popen.wait(timeout=10)
 
 
+def _runs(pid: int, executable: str, settle_s: float = 2.0) -> bool:
+    """True while `pid` runs `executable`. A just-forked child can show an empty cmdline
+    or its parent's until it has exec'd, so a mismatch is re-read for a moment."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            return False
+        if command == executable:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def reap_leftovers(ledger: Path) -> list[int]:
     """Stop processes a previous test run started but could not stop (it was killed).
 
@@ -449,11 +465,7 @@ def reap_leftovers(ledger: Path) -> list[int]:
     reaped = []
     for entry in sorted(ledger.glob("*")) if ledger.is_dir() else []:
         pid, executable = int(entry.name), entry.read_text()
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-        except OSError:
-            cmdline = ""
-        if cmdline == executable:
+        if _runs(pid, executable):
             stop_pid(pid, 20)
             reaped.append(pid)
         entry.unlink(missing_ok=True)

@@ -23,11 +23,16 @@ def test_leftovers_of_a_killed_run_are_reaped(tmp_path: Path) -> None:
     assert sleep is not None
     stack = sleeper_stack(tmp_path)
     process = stack.start("sleeper", [sleep, "60"])
-    assert (tmp_path / "ledger" / str(process.popen.pid)).exists()
-    reaped = reap_leftovers(tmp_path / "ledger")
-    assert reaped == [process.popen.pid]
-    assert process.popen.wait(timeout=10) != 0
-    assert list((tmp_path / "ledger").iterdir()) == []
+    try:
+        assert (tmp_path / "ledger" / str(process.popen.pid)).exists()
+        reaped = reap_leftovers(tmp_path / "ledger")
+        assert reaped == [process.popen.pid]
+        assert process.popen.wait(timeout=10) != 0
+        assert list((tmp_path / "ledger").iterdir()) == []
+    finally:  # never leave the sleeper running into later tests
+        if process.popen.poll() is None:
+            process.popen.kill()
+        process.popen.wait(timeout=10)
 
 
 def test_a_reused_pid_is_left_alone(tmp_path: Path) -> None:
