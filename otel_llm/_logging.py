@@ -39,6 +39,7 @@ from structlog.typing import EventDict, Processor
 
 from . import semconv
 from ._attributes import current_attributes
+from ._fingerprint import fingerprint
 from ._redact import REDACTED, Redactor
 
 __all__ = ["LogFormat", "get_logger", "log_event", "setup_logging", "teardown_logging"]
@@ -110,6 +111,10 @@ def _exception(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
         exc_type, exc, tb = info
         event["exception"] = "".join(traceback.format_exception(exc_type, exc, tb)).rstrip()
         event[_EXC] = (exc_type.__qualname__, str(exc))
+        # The same grouping key as the span's exception event (never a metric attribute).
+        event[semconv.ERROR_FINGERPRINT] = fingerprint(
+            exc_type.__qualname__, str(event.get("logger") or "log"), str(exc)
+        )
     stack = event.pop("stack_info", None)
     if isinstance(stack, str):  # a stdlib record's stack_info=True
         event["stack"] = stack

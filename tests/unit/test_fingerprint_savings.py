@@ -78,3 +78,30 @@ def test_no_savings_when_requested_model_served(otel_capture: Capture) -> None:
         r.select("gpt-4o")
     assert "otel_llm.cost.savings.usd" not in (otel_capture.span("route r").attributes or {})
     assert otel_capture.metric_points("otel_llm.cost.savings") == []
+
+
+def test_fingerprint_on_error_log_records() -> None:
+    """An exception logged with its traceback carries the fingerprint of its kind."""
+    from tests.helpers import run_python
+
+    proc = run_python(
+        """
+        import otel_llm
+        otel_llm.configure(traces_exporter="none", metrics_exporter="none",
+                           logs_exporter="none", log_format="json", instrument=False)
+        log = otel_llm.get_logger("app")
+        for n in (42, 43):
+            try:
+                raise ValueError(f"bad order {n}")
+            except ValueError:
+                log.exception("order failed")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    prints = [
+        line["otel_llm.error.fingerprint"] for line in lines if line["event"] == "order failed"
+    ]
+    assert prints == [fingerprint("ValueError", "app", "bad order 42")] * 2
