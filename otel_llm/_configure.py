@@ -189,7 +189,8 @@ def configure(
             _runtime.configure(enabled=False, capture=settings.capture_content)
             _current = Telemetry(settings, arguments=arguments)
             return _current
-        current = _current = _build(settings, arguments)
+        redactor = Redactor(settings.redact_patterns, settings.redact_fields)
+        current = _current = _build(settings, arguments, redactor)
         _runtime.configure(enabled=True, capture=settings.capture_content)
         atexit.register(current.shutdown)
         if settings.logging and current.logger_provider is not None:
@@ -198,17 +199,13 @@ def configure(
                 service_name=settings.service_name,
                 fmt=settings.log_format,  # type: ignore[arg-type]
                 level=settings.log_level,
-                redactor=_redactor(settings),
+                redactor=redactor,
                 sample_ratio=settings.log_sample_ratio,
                 rate_limit=settings.log_rate_limit,
             )
             current.logging_installed = True
     _auto_instrument(instrument)
     return current
-
-
-def _redactor(settings: Settings) -> Redactor:
-    return Redactor(settings.redact_patterns, settings.redact_fields)
 
 
 def _auto_instrument(choice: bool | Iterable[str] | None) -> None:
@@ -376,7 +373,7 @@ def _log_exporters(settings: Settings) -> list[LogRecordExporter]:
     return exporters
 
 
-def _build(settings: Settings, arguments: Mapping[str, Any]) -> Telemetry:
+def _build(settings: Settings, arguments: Mapping[str, Any], redactor: Redactor) -> Telemetry:
     resource = _resource(settings)
     owned: set[str] = set()
 
@@ -385,7 +382,6 @@ def _build(settings: Settings, arguments: Mapping[str, Any]) -> Telemetry:
         tracer_provider = existing_tp
     else:
         tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings))
-        redactor = _redactor(settings)
         for exporter, delay in _span_exporters(settings):
             # Bounded queue, export on the processor's own thread: never on the caller's;
             # secrets are redacted on the way to every exporter.
@@ -415,11 +411,10 @@ def _build(settings: Settings, arguments: Mapping[str, Any]) -> Telemetry:
         logger_provider = existing_lp
     else:
         logger_provider = LoggerProvider(resource=resource)
-        log_redactor = _redactor(settings)
         for log_exporter in _log_exporters(settings):
             logger_provider.add_log_record_processor(
                 BatchLogRecordProcessor(
-                    wrap_log_exporter(log_exporter, log_redactor), max_queue_size=2048
+                    wrap_log_exporter(log_exporter, redactor), max_queue_size=2048
                 )
             )
         _logs.set_logger_provider(logger_provider)

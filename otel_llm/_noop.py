@@ -15,7 +15,7 @@ class _Noop:
 
     __slots__ = ()
     span = trace.INVALID_SPAN
-    started = ended = False
+    ended = False
 
     def __enter__(self) -> _Noop:
         return self

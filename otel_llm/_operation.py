@@ -75,11 +75,6 @@ class Operation:
 
     # -- lifecycle ------------------------------------------------------------------
     @property
-    def started(self) -> bool:
-        """True once the span has started."""
-        return self._ctx is not None
-
-    @property
     def ended(self) -> bool:
         """True once the finaliser has run."""
         return self._ended

@@ -73,11 +73,6 @@ class Route(Operation):
         self._attempts += 1
         self._last_attempt = generation
 
-    @property
-    def selected_model(self) -> str | None:
-        """The model the route served, once selected."""
-        return self._selected
-
     def select(self, model: str, reason: str | None = None) -> None:
         """Record the model the router chose (finally served) and why."""
         self._selected = _model("model", model)

@@ -164,8 +164,7 @@ class _Runtime:
     def __init__(self) -> None:
         self.enabled: bool = not sdk_disabled()
         self.capture: CaptureMode = (
-            parse_capture_mode(os.environ.get(semconv.ENV_CAPTURE_CONTENT), source="env")
-            or "NO_CONTENT"
+            parse_capture_mode(os.environ.get(semconv.ENV_CAPTURE_CONTENT)) or "NO_CONTENT"
         )
         self._tracer: trace.Tracer | None = None
         self._instruments: Instruments | None = None

@@ -187,7 +187,7 @@ def parse_headers(raw: str | None) -> dict[str, str]:
     return headers
 
 
-def parse_capture_mode(raw: str | None, *, source: str) -> CaptureMode | None:
+def parse_capture_mode(raw: str | None) -> CaptureMode | None:
     """Map a content-capture value (also ``true``/``false``) to a mode; None if invalid."""
     if raw is None:
         return None
@@ -255,14 +255,14 @@ def resolve(
         raise ValueError("metric_cardinality_limit must be a positive integer")
     capture: CaptureMode | None = None
     if capture_content is not None:
-        capture = parse_capture_mode(capture_content, source="capture_content")
+        capture = parse_capture_mode(capture_content)
         if capture is None:
             raise ValueError(
                 f"capture_content={capture_content!r} is not one of: {', '.join(CAPTURE_MODES)}"
             )
     else:
         raw_capture = _env(semconv.ENV_CAPTURE_CONTENT)
-        capture = parse_capture_mode(raw_capture, source=semconv.ENV_CAPTURE_CONTENT)
+        capture = parse_capture_mode(raw_capture)
         if capture is None:
             if raw_capture is not None:
                 _warn(

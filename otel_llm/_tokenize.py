@@ -92,10 +92,6 @@ class Tokenize(Operation):
         """Tokens produced (encode/count/truncate) or consumed (decode)."""
         self._tokens = _count("tokens", tokens)
 
-    def set_input_chars(self, chars: int) -> None:
-        """Characters handed to the tokenizer, when not known at the start."""
-        self._input_chars = _count("input_chars", chars)
-
     def set_truncated(self, original_tokens: int, truncated: bool = True) -> None:
         """Report that the input was cut from ``original_tokens``: data loss, counted."""
         self._original_tokens = _count("original_tokens", original_tokens)
