@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 import wrapt
+from opentelemetry.context import Context
 from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Status, StatusCode
 
@@ -29,6 +30,11 @@ __all__ = ["Stream", "stream"]
 
 T = TypeVar("T")
 OnChunk = Callable[["Stream", Any], None]
+
+# The per-chunk gap is recorded in a context without a span: an exemplar per chunk would
+# point at the same trace hundreds of times (TTFT and duration carry the trace's exemplar),
+# and skipping the exemplar reservoir saves a quarter of the SDK's cost per record.
+_NO_SPAN = Context()
 
 
 class Stream(Generation):
@@ -100,7 +106,7 @@ class Stream(Generation):
             if self._chunks:
                 per_chunk = self._per_chunk
                 if per_chunk is not None:
-                    per_chunk.record(now - self._last_at, self._metric_attrs, context=self._ctx)
+                    per_chunk.record(now - self._last_at, self._metric_attrs, context=_NO_SPAN)
             else:
                 self._first_chunk(now)
         except Exception as exc:

@@ -44,11 +44,24 @@ def given(value: Any) -> Any:
     return value
 
 
+_IS_MAPPING: dict[type, bool] = {}
+
+
 def get(obj: Any, name: str) -> Any:
-    """An attribute of an SDK model or a key of a dict (request params are dicts)."""
-    if isinstance(obj, Mapping):
+    """An attribute of an SDK model or a key of a dict (request params are dicts).
+
+    Runs several times per streamed chunk, so the ``Mapping`` ABC check (slow for the
+    pydantic models it always rejects) is done once per type and remembered.
+    """
+    kind = type(obj)
+    if kind is dict:
         return obj.get(name)
-    return getattr(obj, name, None)
+    mapping = _IS_MAPPING.get(kind)
+    if mapping is None:
+        mapping = isinstance(obj, Mapping)
+        if len(_IS_MAPPING) < 256:  # SDK model classes: a few dozen
+            _IS_MAPPING[kind] = mapping
+    return obj.get(name) if mapping else getattr(obj, name, None)
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

@@ -347,7 +347,8 @@ class _ChoiceChunks:
     def __init__(self, kwargs: Mapping[str, Any], chat: bool) -> None:
         self._chat = chat
         self._model = str(kwargs.get("model"))
-        self._keep_text = _options["estimate_stream_usage"] or RT.capture != "NO_CONTENT"
+        self._content = RT.capture != "NO_CONTENT"
+        self._keep_text = _options["estimate_stream_usage"] or self._content
         self._expected = given(kwargs.get("n")) or 1
         self._finish: dict[int, str] = {}
         self._text: dict[int, list[str]] = {}
@@ -370,7 +371,7 @@ class _ChoiceChunks:
                 text += piece
                 if self._keep_text:
                     self._text.setdefault(index, []).append(piece)
-            if self._chat and RT.capture != "NO_CONTENT":
+            if self._chat and self._content:
                 self._tool_deltas(index, get(get(choice, "delta"), "tool_calls"))
             reason = get(choice, "finish_reason")
             if reason:
