@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from opentelemetry import context as otel_context
@@ -215,6 +215,21 @@ class Generation(Operation):
             reasons = [finish_reasons] if isinstance(finish_reasons, str) else finish_reasons
             attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [str(r) for r in reasons]
         self.set_attributes(attributes)
+
+    def set_tool_calls(self, calls: Iterable[tuple[object, object]]) -> None:
+        """Record the tool calls the model requested, as ``(name, call_id)`` pairs.
+
+        Names and ids are not content, so they are recorded whatever the capture mode;
+        the arguments are part of ``gen_ai.output.messages`` when capture allows it.
+        """
+        pairs = [(str(name or ""), str(call_id or "")) for name, call_id in calls]
+        if pairs:
+            self.set_attributes(
+                {
+                    semconv.RESPONSE_TOOL_CALL_NAMES: [name for name, _ in pairs],
+                    semconv.RESPONSE_TOOL_CALL_IDS: [call_id for _, call_id in pairs],
+                }
+            )
 
     @property
     def usage(self) -> Mapping[str, int]:

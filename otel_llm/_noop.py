@@ -45,7 +45,7 @@ class _Noop:
         return None
 
     end = set_response = set_error = set_attribute = set_attributes = chunk = abort = _ignore
-    set_input_messages = set_output_messages = _ignore
+    set_input_messages = set_output_messages = set_tool_calls = _ignore
     set_tokens = set_truncated = set_chunks = set_estimated = _ignore
     select = fallback = hit = miss = set_arguments = set_result = _ignore
 

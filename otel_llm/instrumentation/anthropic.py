@@ -189,6 +189,11 @@ def _response(gen: Generation, message: Any) -> None:
     usage = _Usage()
     usage.update(get(message, "usage"))
     usage.apply(gen)
+    gen.set_tool_calls(
+        (get(block, "name"), get(block, "id"))
+        for block in get(message, "content") or []
+        if get(block, "type") == "tool_use"
+    )
     if RT.capture != "NO_CONTENT":
         gen.set_output_messages(
             [
@@ -208,6 +213,7 @@ class _Events:
         self._usage = _Usage()
         self._text: list[str] = []
         self._reason: str | None = None
+        self._tools: list[tuple[object, object]] = []
         self.finished = False
 
     def __call__(self, stream: Stream, event: Any) -> None:
@@ -221,6 +227,10 @@ class _Events:
                     self._text.append(text)
             else:  # tool-call JSON, thinking, signatures: output, but not text
                 stream.chunk(get(delta, "partial_json") or get(delta, "thinking") or 1)
+        elif kind == "content_block_start":
+            block = get(event, "content_block")
+            if get(block, "type") == "tool_use":
+                self._tools.append((get(block, "name"), get(block, "id")))
         elif kind == "message_start":
             message = get(event, "message")
             stream.set_response(model=get(message, "model"), response_id=get(message, "id"))
@@ -236,6 +246,7 @@ class _Events:
             self._usage.apply(stream)
         elif kind == "message_stop":
             self.finished = True
+            stream.set_tool_calls(self._tools)
             if RT.capture == "NO_CONTENT":
                 return
             stream.set_output_messages(

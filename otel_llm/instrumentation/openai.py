@@ -219,6 +219,11 @@ def _chat_response(gen: Generation, result: Any) -> None:
         finish_reasons=[str(get(c, "finish_reason") or "") for c in choices] or None,
         **_completion_usage(get(result, "usage")),
     )
+    gen.set_tool_calls(
+        (get(get(call, "function"), "name"), get(call, "id"))
+        for c in choices
+        for call in get(get(c, "message"), "tool_calls") or []
+    )
     if RT.capture != "NO_CONTENT":
         gen.set_output_messages(
             [
@@ -297,6 +302,11 @@ def _responses_response(gen: Generation, result: Any) -> None:
             ("input_tokens_details", "output_tokens_details"),
         ),
     )
+    gen.set_tool_calls(
+        (get(item, "name"), get(item, "call_id"))
+        for item in get(result, "output") or []
+        if get(item, "type") == "function_call"
+    )
     if RT.capture != "NO_CONTENT":
         parts: list[dict[str, Any]] = []
         for item in get(result, "output") or []:
@@ -366,13 +376,18 @@ class _ChoiceChunks:
         text = ""
         for choice in choices:
             index = get(choice, "index") or 0
-            piece = get(get(choice, "delta"), "content") if self._chat else get(choice, "text")
+            if self._chat:
+                delta = get(choice, "delta")
+                piece = get(delta, "content")
+                calls = get(delta, "tool_calls")
+                if calls:
+                    self._tool_deltas(index, calls)
+            else:
+                piece = get(choice, "text")
             if isinstance(piece, str):
                 text += piece
                 if self._keep_text:
                     self._text.setdefault(index, []).append(piece)
-            if self._chat and self._content:
-                self._tool_deltas(index, get(get(choice, "delta"), "tool_calls"))
             reason = get(choice, "finish_reason")
             if reason:
                 self._finish[index] = str(reason)
@@ -389,7 +404,13 @@ class _ChoiceChunks:
             stream.set_response(**counts)
 
     def at_end(self, stream: Stream) -> None:
-        """Opt-in (``estimate_stream_usage``): count output tokens the API did not report."""
+        """Record the requested tool calls; opt-in (``estimate_stream_usage``): count the
+        output tokens the API did not report."""
+        stream.set_tool_calls(
+            (call["name"], call["id"])
+            for index in sorted(self._tools)
+            for _, call in sorted(self._tools[index].items())
+        )
         if not _options["estimate_stream_usage"] or not self._text:
             return
         if semconv.GEN_AI_USAGE_OUTPUT_TOKENS in stream.usage:
@@ -412,7 +433,7 @@ class _ChoiceChunks:
             if get(function, "name"):
                 slot["name"] = get(function, "name")
             arguments = get(function, "arguments")
-            if isinstance(arguments, str):
+            if isinstance(arguments, str) and self._content:
                 slot["arguments"] = slot.get("arguments", "") + arguments
 
     def _capture(self, stream: Stream) -> None:

@@ -462,3 +462,56 @@ def test_bad_sdk_spans_option_is_rejected() -> None:
     finally:
         if not inst.is_instrumented_by_opentelemetry:
             inst.instrument()
+
+
+TOOL_USE = {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": "get_weather"}
+
+
+def test_requested_tool_calls(otel_capture: Capture) -> None:
+    """tool_use blocks of a response are recorded as names and ids, capture off."""
+    body = {**MESSAGE, "content": [{**TOOL_USE, "input": {"city": "Paris"}}]}
+    body["stop_reason"] = "tool_use"
+    result = client(Server(200, body)).messages.create(
+        model=MODEL, max_tokens=256, messages=MESSAGES
+    )
+    (block,) = result.content
+    a = attrs(otel_capture.span(f"chat {MODEL}"))
+    assert a["otel_llm.response.tool_call.names"] == [block.name]
+    assert a["otel_llm.response.tool_call.ids"] == [block.id]
+    assert "gen_ai.output.messages" not in a
+
+
+def test_streamed_tool_calls(otel_capture: Capture) -> None:
+    """A streamed tool_use block (content_block_start) is recorded at message_stop."""
+    body = events(
+        ("message_start", {"type": "message_start", "message": {**MESSAGE, "content": []}}),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {**TOOL_USE, "input": {}}},
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": '{"city": "Paris"}'},
+            },
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "tool_use"},
+                "usage": {"output_tokens": 5},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    )
+    stream = client(Server(200, body)).messages.create(
+        model=MODEL, max_tokens=256, messages=MESSAGES, stream=True
+    )
+    starts = [e.content_block for e in stream if e.type == "content_block_start"]
+    a = attrs(otel_capture.span(f"chat {MODEL}"))
+    assert a["otel_llm.response.tool_call.names"] == [b.name for b in starts]
+    assert a["otel_llm.response.tool_call.ids"] == [b.id for b in starts]

@@ -826,3 +826,53 @@ def test_cancelled_async_stream(otel_capture: Capture) -> None:
     span = otel_capture.span("chat gpt-4")
     assert attrs(span)["error.type"] == "cancelled"
     assert span.status.status_code == StatusCode.ERROR
+
+
+def test_requested_tool_calls_without_content_capture(otel_capture: Capture) -> None:
+    """With capture off, the tool calls a response asks for are recorded: names and ids."""
+    result = _replay("test_chat_completion_tool_calls_no_content").chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES
+    )
+    calls = [call for c in result.choices for call in c.message.tool_calls or []]
+    assert calls, "the cassette answers with tool calls"
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert a["otel_llm.response.tool_call.names"] == [c.function.name for c in calls]
+    assert a["otel_llm.response.tool_call.ids"] == [c.id for c in calls]
+    assert "gen_ai.output.messages" not in a
+
+
+def test_streamed_tool_calls_without_content_capture(otel_capture: Capture) -> None:
+    """A streamed answer's tool calls are reassembled into names and ids, capture off."""
+    stream = _replay("test_chat_completion_multiple_tools_streaming_no_content")
+    chunks = list(
+        stream.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    starts = [
+        call
+        for chunk in chunks
+        for choice in chunk.choices
+        for call in choice.delta.tool_calls or []
+        if call.id
+    ]
+    assert len(starts) == 2
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert a["otel_llm.response.tool_call.names"] == [c.function.name for c in starts]
+    assert a["otel_llm.response.tool_call.ids"] == [c.id for c in starts]
+    assert "gen_ai.output.messages" not in a
+
+
+def test_responses_requested_function_calls(otel_capture: Capture) -> None:
+    """Responses API: function_call output items are the requested tool calls."""
+    result = _replay(
+        "test_responses_create_captures_tool_call_content[content_mode0]"
+    ).responses.create(model="gpt-4o-mini", input="What is the weather in Seattle?")
+    calls = [item for item in result.output if item.type == "function_call"]
+    assert calls, "the cassette answers with a function call"
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert a["otel_llm.response.tool_call.names"] == [c.name for c in calls]
+    assert a["otel_llm.response.tool_call.ids"] == [c.call_id for c in calls]
