@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Sequence, Sized
 from typing import Any
 
 import wrapt
@@ -57,15 +57,10 @@ def _text_wrapper(operation: str) -> Callable[..., Any]:
             return wrapped(*args, **kwargs)
         try:
             arg: Any = args[0] if args else kwargs.get("text" if encode else "tokens")
-            op = Tokenize(
-                operation,
-                instance.name,
-                len(arg) if encode else None,
-                None,
-                True,
-            )
-            if not encode:
-                op.set_tokens(len(arg))
+            size = len(arg) if isinstance(arg, Sized) else None  # the library rejects the rest
+            op = Tokenize(operation, instance.name, size if encode else None, None, True)
+            if not encode and size is not None:
+                op.set_tokens(size)
             op.start()
         except Exception as exc:
             report_error(_COMPONENT, exc)
@@ -117,11 +112,16 @@ def _batch_wrapper(operation: str) -> Callable[..., Any]:
         if not RT.enabled:
             return wrapped(*args, **kwargs)
         try:
-            batch: Sequence[Any] = args[0] if args else kwargs["text" if encode else "batch"]
-            sizes = [len(item) for item in batch]
-            op = Tokenize(operation, instance.name, sum(sizes) if encode else None, None, True)
-            if not encode:
-                op.set_tokens(sum(sizes))
+            batch: Any = args[0] if args else kwargs["text" if encode else "batch"]
+            # A one-shot iterable (a generator) is the library's to consume: not measured.
+            total = (
+                sum(len(item) if isinstance(item, Sized) else 0 for item in batch)
+                if isinstance(batch, Sequence)
+                else None
+            )
+            op = Tokenize(operation, instance.name, total if encode else None, None, True)
+            if not encode and total is not None:
+                op.set_tokens(total)
             func = wrapped.__func__
             target = _Uninstrumented(instance)
             op.start()
