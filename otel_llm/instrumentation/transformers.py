@@ -100,14 +100,16 @@ def _row_lengths(encoded: Any, pad_id: Any = None) -> list[int]:
     return [len(row) for row in rows]
 
 
-def _chars(value: Any) -> int:
-    """Characters of text input: a string, a batch of strings, or pre-split words."""
-    if value is None:
-        return 0
+def _chars(value: Any, depth: int = 0) -> int:
+    """Characters of text input: a string, a batch of strings, or pre-split words.
+
+    Only lists and tuples are looked into (at most as deep as a batch of pre-split pairs):
+    a one-shot iterable is the library's to consume, and anything else it rejects itself.
+    """
     if isinstance(value, str):
         return len(value)
-    if isinstance(value, Iterable):
-        return sum(_chars(item) for item in value)
+    if isinstance(value, (list, tuple)) and depth < 4:
+        return sum(_chars(item, depth + 1) for item in value)
     return 0
 
 
@@ -256,14 +258,14 @@ def _chat_chars(conversation: Any) -> int:
         content = conversation.get("content")
         if isinstance(content, str):
             return len(content)
-        if isinstance(content, Iterable):
+        if isinstance(content, (list, tuple)):
             return sum(
                 len(part["text"])
                 for part in content
                 if isinstance(part, Mapping) and isinstance(part.get("text"), str)
             )
         return 0
-    if isinstance(conversation, Iterable) and not isinstance(conversation, str):
+    if isinstance(conversation, (list, tuple)):  # never consume a one-shot iterable
         return sum(_chat_chars(item) for item in conversation)
     return 0
 
