@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
 
@@ -127,6 +127,8 @@ TIKTOKEN_CALLS = st.one_of(
 
 @EXAMPLES
 @given(call=TIKTOKEN_CALLS, parent=st.booleans())
+@example(call=("encode_batch", Arg(["hello", "world"], one_shot=True), {}), parent=False)
+@example(call=("decode_batch", Arg([[15339], [1917]], one_shot=True), {}), parent=True)
 def test_tiktoken(call: tuple[str, Arg, dict[str, Any]], parent: bool, cl100k: Any,
                   differential: Callable[..., Differential]) -> None:  # fmt: skip
     """Every Encoding method with any text, wrong types, one-shot iterables, invalid ids."""
@@ -205,6 +207,10 @@ HF_CALLS = st.one_of(
 
 @EXAMPLES
 @given(call=HF_CALLS, parent=st.booleans())
+@example(
+    call=("apply_chat_template", Arg([{"role": "user", "content": "hello"}], True), {}),
+    parent=False,
+)
 def test_hf_tokenizer(call: tuple[str, Arg, dict[str, Any]], parent: bool, hf: Any,
                       differential: Callable[..., Differential]) -> None:  # fmt: skip
     """__call__, encode, decode, batch_decode and apply_chat_template with odd text, wrong
