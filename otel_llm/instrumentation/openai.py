@@ -433,8 +433,8 @@ class _ChoiceChunks:
             if get(function, "name"):
                 slot["name"] = get(function, "name")
             arguments = get(function, "arguments")
-            if isinstance(arguments, str) and self._content:
-                slot["arguments"] = slot.get("arguments", "") + arguments
+            if isinstance(arguments, str) and self._content:  # pieces, joined once at capture
+                slot.setdefault("arguments", []).append(arguments)  # (+= was quadratic)
 
     def _capture(self, stream: Stream) -> None:
         if self._captured or RT.capture == "NO_CONTENT":
@@ -443,7 +443,10 @@ class _ChoiceChunks:
         messages = []
         for i in sorted(self._finish):
             text = "".join(self._text.get(i, []))
-            tools = [self._tools[i][k] for k in sorted(self._tools.get(i, {}))]
+            tools = [
+                {**call, "arguments": "".join(call["arguments"])} if "arguments" in call else call
+                for call in (self._tools[i][k] for k in sorted(self._tools.get(i, {})))
+            ]
             parts = (_parts(text) if text else []) + tools
             messages.append({"role": "assistant", "parts": parts, "finish_reason": self._finish[i]})
         stream.set_output_messages(messages)
