@@ -82,6 +82,8 @@ def _rows(ids: Any) -> list[list[int]]:
         return [[ids]]
     if not isinstance(ids, (list, tuple)):
         return []
+    if ids and hasattr(ids[0], "tolist"):  # a ragged batch: an object array of arrays
+        ids = [row.tolist() for row in ids]
     if not ids or not isinstance(ids[0], (list, tuple)):
         return [list(ids)]
     return [list(row) for row in ids]
