@@ -329,3 +329,72 @@ def test_hostile_streams(endpoint: Endpoint, data: st.DataObject,
     if data.draw(st.booleans(), label="cut?"):
         body = body[: data.draw(st.integers(0, len(body)), label="cut")]
     diff.check(endpoint.run(body, asynchronous=asynchronous))
+
+
+ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.floats(),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+BLOCKS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"type": st.just("text"), "text": ODD_TEXT}),
+        st.fixed_dictionaries({"type": st.just("tool_result"), "tool_use_id": ANY, "content": ANY}),
+        st.fixed_dictionaries({"type": st.sampled_from(["image", "thinking", "x"])}),
+        ANY,
+    ),
+    max_size=3,
+)
+PARAMS = st.fixed_dictionaries(
+    {
+        "model": st.one_of(st.just(MODEL), ODD_TEXT),
+        "max_tokens": st.one_of(st.just(256), ANY),
+        "messages": st.one_of(
+            st.just(MESSAGES),
+            st.lists(
+                st.one_of(
+                    st.fixed_dictionaries(
+                        {"role": st.sampled_from(["user", "assistant", "", "x"])},
+                        optional={"content": st.one_of(ODD_TEXT, BLOCKS, ANY)},
+                    ),
+                    ANY,
+                ),
+                max_size=3,
+            ),
+        ),
+    },
+    optional={
+        "system": st.one_of(ODD_TEXT, BLOCKS, ANY),
+        "temperature": ANY,
+        "top_p": ANY,
+        "top_k": ANY,
+        "stop_sequences": ANY,
+    },
+)
+
+
+@EXAMPLES
+@given(data=st.data(), params=PARAMS, stream=st.booleans())
+def test_odd_request_parameters(data: st.DataObject, params: dict[str, Any], stream: bool,
+                                differential: Callable[..., Differential]) -> None:  # fmt: skip
+    """Request parameters of any type, odd system prompts, messages and content blocks:
+    the caller gets the same message (or events) or the same error."""
+    diff, asynchronous = _setup(data, differential)
+    body = frame(_stream_events()) if stream else json.dumps(MESSAGE).encode()
+
+    def call(c: Any) -> Any:
+        if stream:
+            return drain(c.messages.create(**params, stream=True))
+        return snapshot(c.messages.create(**params))
+
+    async def acall(c: Any) -> Any:
+        if stream:
+            return await adrain(await c.messages.create(**params, stream=True))
+        return snapshot(await c.messages.create(**params))
+
+    endpoint = Endpoint("messages", _client, call, acall, lambda: MESSAGE, {}, stream)
+    diff.check(endpoint.run(body, asynchronous=asynchronous))

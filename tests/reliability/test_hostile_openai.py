@@ -424,3 +424,73 @@ def test_hostile_streams(endpoint: Endpoint, data: st.DataObject,
     if data.draw(st.booleans(), label="cut?"):
         body = body[: data.draw(st.integers(0, len(body)), label="cut")]
     diff.check(endpoint.run(body, asynchronous=asynchronous))
+
+
+# -- odd request parameters ------------------------------------------------------------------
+ANY = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.floats(),
+    st.text(max_size=8),
+    st.lists(st.one_of(st.integers(), st.text(max_size=4)), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+PARTS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"type": st.just("text"), "text": ODD_TEXT}),
+        st.fixed_dictionaries({"type": st.sampled_from(["image_url", "input_audio", "x"])}),
+        ANY,
+    ),
+    max_size=3,
+)
+REQUEST_MESSAGES = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {"role": st.sampled_from(["user", "system", "assistant", "tool", "developer", ""])},
+            optional={
+                "content": st.one_of(ODD_TEXT, st.none(), PARTS, ANY),
+                "tool_calls": st.one_of(st.just([]), ANY),
+                "tool_call_id": ANY,
+            },
+        ),
+        ANY,
+    ),
+    max_size=3,
+)
+CHAT_PARAMS = st.fixed_dictionaries(
+    {"model": st.one_of(st.just("gpt-4o-mini"), ODD_TEXT, st.just("m" * 10_000))},
+    optional={
+        "messages": REQUEST_MESSAGES,
+        "temperature": ANY,
+        "top_p": ANY,
+        "max_tokens": ANY,
+        "max_completion_tokens": ANY,
+        "n": ANY,
+        "stop": ANY,
+        "seed": ANY,
+        "frequency_penalty": ANY,
+        "presence_penalty": ANY,
+        "response_format": st.one_of(ANY, st.fixed_dictionaries({"type": ODD_TEXT})),
+    },
+)
+
+
+@EXAMPLES
+@given(data=st.data(), params=CHAT_PARAMS)
+def test_odd_request_parameters(data: st.DataObject, params: dict[str, Any],
+                                differential: Callable[..., Differential]) -> None:  # fmt: skip
+    """Request parameters of any type (the SDK sends them unchecked), odd messages and
+    model names: the caller gets the same response or error."""
+    diff, asynchronous = _setup(data, differential)
+    params.setdefault("messages", MESSAGES)
+    body = json.dumps(payloads.chat()).encode()
+
+    def call(c: Any) -> Any:
+        return snapshot(c.chat.completions.create(**params))
+
+    async def acall(c: Any) -> Any:
+        return snapshot(await c.chat.completions.create(**params))
+
+    endpoint = Endpoint("chat", _client, call, acall, payloads.chat, {})
+    diff.check(endpoint.run(body, asynchronous=asynchronous))
