@@ -133,8 +133,13 @@ class _Api:
     inputs: Callable[[Mapping[str, Any]], Any] | None = None
 
 
+def _listed(value: Any) -> Any:
+    """A str or list parameter as given; any other type (the API rejects it) as None."""
+    return value if isinstance(value, (str, list, tuple)) else None
+
+
 def _sampling(kwargs: Mapping[str, Any], max_tokens: Any) -> Params:
-    stop = given(kwargs.get("stop"))
+    stop = _listed(given(kwargs.get("stop")))
     return {
         "max_tokens": max_tokens,
         "temperature": given(kwargs.get("temperature")),
@@ -159,7 +164,7 @@ def _completion_params(kwargs: Mapping[str, Any]) -> Params:
 
 
 def _embedding_params(kwargs: Mapping[str, Any]) -> Params:
-    return {"encoding_formats": given(kwargs.get("encoding_format"))}
+    return {"encoding_formats": _listed(given(kwargs.get("encoding_format")))}
 
 
 def _responses_params(kwargs: Mapping[str, Any]) -> Params:
