@@ -91,6 +91,8 @@ def _params(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         "top_k": given(kwargs.get("top_k")),
         "stop_sequences": given(kwargs.get("stop_sequences")),
     }
+    if not isinstance(params["stop_sequences"], (str, list, tuple)):  # the API rejects others
+        params["stop_sequences"] = None
     return {k: v for k, v in params.items() if v is not None}
 
 
