@@ -125,7 +125,7 @@ class Differential:
     name: str
     swallowed: _Swallowed = field(default_factory=_Swallowed)
     spans: int = 0
-    """Spans the last instrumented run finished."""
+    """otel-llm spans the last instrumented run finished."""
 
     def check(self, run: Callable[[], Any], *, expect_no_errors: bool = False) -> Any:
         """Assert ``run()`` gives the caller the same outcome with and without otel-llm.
@@ -143,7 +143,7 @@ class Differential:
         self.swallowed.records.clear()
         before = self.counted()
         active = self.active_streams()
-        spans_before = len(self.capture.spans())
+        spans_before = self.our_spans()
         instrument()
         try:
             observed = run()
@@ -153,7 +153,7 @@ class Differential:
             logger.setLevel(level)
         CASES[self.name] += 1
         assert observed == reference, "the instrumented call differs from the plain one"
-        self.spans = len(self.capture.spans()) - spans_before
+        self.spans = self.our_spans() - spans_before
         counted = self.counted() - before
         SWALLOWED[self.name] += int(counted)
         for record in self.swallowed.records:
@@ -169,6 +169,10 @@ class Differential:
             assert counted == 0, f"odd but valid input caused telemetry errors: {details}"
         assert self.active_streams() == active, "a stream was left open"
         return observed
+
+    def our_spans(self) -> int:
+        """Finished otel-llm spans so far (SDKs' own spans left out)."""
+        return sum(1 for s in self.capture.spans() if s.instrumentation_scope.name == "otel_llm")
 
     def counted(self) -> float:
         """``otel_llm.instrumentation.errors`` so far."""
@@ -192,7 +196,8 @@ def differential(request: pytest.FixtureRequest, otel_capture: Capture) -> Itera
             if instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.uninstrument()
 
-        name = request.node.originalname or request.node.name
+        module = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+        name = f"{module}::{request.node.originalname or request.node.name}"
         diff = Differential(otel_capture, (instrument, uninstrument), name)
         made.append(uninstrument)
         return diff

@@ -382,7 +382,8 @@ PARAMS = st.fixed_dictionaries(
 def test_odd_request_parameters(data: st.DataObject, params: dict[str, Any], stream: bool,
                                 differential: Callable[..., Differential]) -> None:  # fmt: skip
     """Request parameters of any type, odd system prompts, messages and content blocks:
-    the caller gets the same message (or events) or the same error."""
+    the caller gets the same message (or events) or the same error, and otel-llm records
+    the call without a telemetry error."""
     diff, asynchronous = _setup(data, differential)
     body = frame(_stream_events()) if stream else json.dumps(MESSAGE).encode()
 
@@ -397,4 +398,6 @@ def test_odd_request_parameters(data: st.DataObject, params: dict[str, Any], str
         return snapshot(await c.messages.create(**params))
 
     endpoint = Endpoint("messages", _client, call, acall, lambda: MESSAGE, {}, stream)
-    diff.check(endpoint.run(body, asynchronous=asynchronous))
+    diff.check(endpoint.run(body, asynchronous=asynchronous), expect_no_errors=True)
+    model = params["model"]
+    assert diff.spans == (1 if isinstance(model, str) and model else 0)
