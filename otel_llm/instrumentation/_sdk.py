@@ -27,6 +27,7 @@ __all__ = [
     "Target",
     "as_dict",
     "attach",
+    "count",
     "detach",
     "get",
     "given",
@@ -62,6 +63,17 @@ def get(obj: Any, name: str) -> Any:
         if len(_IS_MAPPING) < 256:  # SDK model classes: a few dozen
             _IS_MAPPING[kind] = mapping
     return obj.get(name) if mapping else getattr(obj, name, None)
+
+
+def count(value: Any, component: str) -> int | None:
+    """A reported token count: a non-negative int, or None if absent. Anything else (a
+    bool, a negative or non-int value the SDK passed through unvalidated) is None too, and
+    counted as an error of ``component``, so the rest of the response is still recorded."""
+    if type(value) is int and value >= 0:
+        return value
+    if value is not None:
+        report_error(component, ValueError(f"unreadable token count ({type(value).__name__})"))
+    return None
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

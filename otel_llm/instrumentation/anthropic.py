@@ -41,6 +41,7 @@ from ._sdk import (
     Target,
     as_dict,
     attach,
+    count,
     detach,
     get,
     given,
@@ -165,8 +166,8 @@ class _Usage:
             ("cache_read", "cache_read_input_tokens"),
             ("cache_creation", "cache_creation_input_tokens"),
         ):
-            value = get(usage, key)
-            if isinstance(value, int):
+            value = count(get(usage, key), _COMPONENT)
+            if value is not None:
                 setattr(self, field, value)
 
     def apply(self, gen: Generation) -> None:

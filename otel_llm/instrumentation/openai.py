@@ -40,6 +40,7 @@ from ._sdk import (
     Target,
     as_dict,
     attach,
+    count,
     detach,
     get,
     given,
@@ -192,17 +193,17 @@ def _usage(usage: Any, input_key: str, output_key: str, details: tuple[str, str]
     if usage is None:
         return {}
     counts: Usage = {}
-    value = get(usage, input_key)
-    if isinstance(value, int):
+    value = count(get(usage, input_key), _COMPONENT)
+    if value is not None:
         counts["input_tokens"] = value
-    value = get(usage, output_key)
-    if isinstance(value, int):
+    value = count(get(usage, output_key), _COMPONENT)
+    if value is not None:
         counts["output_tokens"] = value
-    cached = get(get(usage, details[0]), "cached_tokens")
-    if isinstance(cached, int) and cached:
+    cached = count(get(get(usage, details[0]), "cached_tokens"), _COMPONENT)
+    if cached:
         counts["cache_read_input_tokens"] = cached
-    reasoning = get(get(usage, details[1]), "reasoning_tokens")
-    if isinstance(reasoning, int) and reasoning:
+    reasoning = count(get(get(usage, details[1]), "reasoning_tokens"), _COMPONENT)
+    if reasoning:
         counts["reasoning_output_tokens"] = reasoning
     return counts
 
@@ -266,10 +267,9 @@ def _completion_response(gen: Generation, result: Any) -> None:
 
 def _embedding_response(gen: Generation, result: Any) -> None:
     usage = get(result, "usage")
-    prompt = get(usage, "prompt_tokens")
     gen.set_response(
         model=get(result, "model"),
-        input_tokens=prompt if isinstance(prompt, int) else None,
+        input_tokens=count(get(usage, "prompt_tokens"), _COMPONENT),
     )
     data = get(result, "data") or []
     vector = get(data[0], "embedding") if data else None
