@@ -497,3 +497,23 @@ def test_odd_request_parameters(data: st.DataObject, params: dict[str, Any],
     diff.check(endpoint.run(body, asynchronous=asynchronous), expect_no_errors=True)
     model = params["model"]
     assert diff.spans == (1 if isinstance(model, str) and model else 0)
+
+
+@pytest.mark.parametrize("bad", [-3, 1.5, [1], {"n": 1}])  # what the SDK passes through
+def test_an_unreadable_count_loses_only_itself(
+    bad: Any, differential: Callable[..., Differential]
+) -> None:
+    """A token count of the wrong type or sign is left out (and counted); the rest of the
+    response (model, id, finish reason, the other counts) is still on the span."""
+    body = payloads.chat()
+    body["usage"]["prompt_tokens"] = bad
+    diff = differential(OpenAIInstrumentor())
+    diff.check(Endpoint("chat", _client, _chat, _achat, payloads.chat, {}).run(
+        json.dumps(body).encode()))  # fmt: skip
+    (span,) = [s for s in diff.capture.spans() if s.instrumentation_scope.name == "otel_llm"]
+    attributes = dict(span.attributes or {})
+    assert "gen_ai.usage.input_tokens" not in attributes
+    assert attributes["gen_ai.usage.output_tokens"] == body["usage"]["completion_tokens"]
+    assert attributes["gen_ai.response.model"] == body["model"]
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert diff.counted() == 1
