@@ -119,6 +119,10 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     """One event loop for every async case (litellm caches clients per loop)."""
     loop = asyncio.new_event_loop()
     yield loop
+    pending = asyncio.all_tasks(loop)  # litellm's background logging worker
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.run_until_complete(loop.shutdown_asyncgens())
     loop.close()
 
