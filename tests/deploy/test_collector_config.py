@@ -17,11 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
+from otel_llm import semconv
 from tests.deploy._binaries import CONFIG, jaeger_path, otelcol_path, require
 
 BASE = CONFIG / "otel-collector.yaml"
 LOOPBACK = CONFIG / "loopback.yaml"
 ES_OVERLAY = CONFIG / "elasticsearch.yaml"
+AGENT = CONFIG / "agent.yaml"
+GATEWAY = CONFIG / "gateway.yaml"
+AGENT_ES_OVERLAY = CONFIG / "agent-elasticsearch.yaml"
 
 # Go module (last path element) -> component type name at collector v0.159.0.
 MODULE_TYPES = {
@@ -36,12 +40,10 @@ MODULE_TYPES = {
     "otlphttpexporter": "otlp_http",
     "debugexporter": "debug",
     "prometheusexporter": "prometheus",
-    "loadbalancingexporter": "loadbalancing",
+    "loadbalancingexporter": "load_balancing",
     "spanmetricsconnector": "span_metrics",
     "healthcheckextension": "health_check",
 }
-# In the manifest for the gateway tier (issue 13) before a shipped config uses them.
-GATEWAY_ONLY = {"tail_sampling", "loadbalancing"}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -112,7 +114,7 @@ def test_bad_env_value_fails_validate_readably(env: dict[str, str], mentions: li
 
 
 def test_manifest_holds_exactly_the_components_the_configs_use() -> None:
-    """builder-config.yaml lists what the shipped configs use (plus the gateway tier)."""
+    """builder-config.yaml lists exactly what the shipped configs use (ES overlays aside)."""
     manifest = yaml.safe_load((CONFIG / "builder-config.yaml").read_text())
     modules = [
         entry["gomod"].split()[0].rsplit("/", 1)[-1]
@@ -120,9 +122,8 @@ def test_manifest_holds_exactly_the_components_the_configs_use() -> None:
         for entry in manifest[section]
     ]
     built = {MODULE_TYPES[m] for m in modules}
-    used = used_types(BASE, LOOPBACK)
-    assert used <= built, used - built
-    assert built - used <= GATEWAY_ONLY, built - used - GATEWAY_ONLY
+    used = used_types(BASE, LOOPBACK, AGENT, GATEWAY)
+    assert used == built, (used - built, built - used)
 
 
 def test_elasticsearch_overlay_only_adds_the_exporter() -> None:
@@ -143,10 +144,82 @@ def test_elasticsearch_overlay_only_adds_the_exporter() -> None:
 
 def test_every_endpoint_is_an_env_default() -> None:
     """Every endpoint in the collector configs is `${env:NAME:-default}`: one file, two stacks."""
-    for path in (BASE, LOOPBACK, ES_OVERLAY):
+    for path in (BASE, LOOPBACK, ES_OVERLAY, AGENT, GATEWAY, AGENT_ES_OVERLAY):
         for line in path.read_text().splitlines():
-            if re.search(r"^\s*(endpoint|logs_endpoint|host|port):", line):
+            if re.search(r"^\s*(endpoint|logs_endpoint|host|port|hostnames):", line):
                 assert re.search(r"\$\{env:[A-Z_]+:-[^}]+\}", line), f"{path.name}: {line.strip()}"
+
+
+def test_gateway_config_validates() -> None:
+    """gateway.yaml (tail sampling -> Jaeger) passes `otelcol validate` with its defaults."""
+    result = validate(GATEWAY)
+    assert result.returncode == 0, result.stderr
+
+
+def test_agent_config_validates_alone_and_with_the_loopback_overlay() -> None:
+    """agent.yaml passes validate as shipped and with loopback.yaml and a 127.0.0.1 gateway list."""
+    alone = validate(AGENT)
+    assert alone.returncode == 0, alone.stderr
+    result = validate(
+        AGENT,
+        LOOPBACK,
+        OTELCOL_GATEWAY_ENDPOINTS="[127.0.0.1:24317,127.0.0.1:24417]",
+        OTELCOL_ELASTICSEARCH_ENDPOINT="http://127.0.0.1:9200",
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "mentions"),
+    [
+        (AGENT, {"OTELCOL_GATEWAY_ENDPOINTS": ""}, ["load_balancing", "no endpoints"]),
+        (GATEWAY, {"OTELCOL_TAIL_SAMPLE_PERCENT": "ten"}, ["tail_sampling", "sampling_percentage"]),
+        (GATEWAY, {"OTELCOL_TAIL_DECISION_WAIT": "soon"}, ["tail_sampling", "decision_wait"]),
+        (GATEWAY, {"OTELCOL_TAIL_SLOW_MS": "slow"}, ["tail_sampling", "threshold_ms"]),
+    ],
+    ids=["empty-gateway-list", "non-numeric-percent", "bad-decision-wait", "bad-latency"],
+)
+def test_bad_scale_out_env_fails_validate_readably(
+    config: Path, env: dict[str, str], mentions: list[str]
+) -> None:
+    """A wrong gateway list or sampling setting stops validate, naming the setting."""
+    result = validate(config, **env)
+    assert result.returncode != 0, f"validate accepted {env}"
+    for word in mentions:
+        assert word in result.stderr, (word, result.stderr[-2000:])
+
+
+def test_gateway_policies_keep_what_the_sdk_records() -> None:
+    """The keep rules use the SDK's own names (semconv), and the baseline comes last."""
+    gateway: dict[str, Any] = yaml.safe_load(GATEWAY.read_text())
+    policies = {p["name"]: p for p in gateway["processors"]["tail_sampling"]["policies"]}
+    assert list(policies) == ["errors", "fallbacks", "budget", "slow", "baseline"]
+    assert policies["errors"]["status_code"]["status_codes"] == ["ERROR"]
+    fallbacks = policies["fallbacks"]["ottl_condition"]
+    assert fallbacks["span"] == [f'span.attributes["{semconv.ROUTE_FALLBACKS}"] > 0']
+    assert fallbacks["spanevent"] == [f'spanevent.name == "{semconv.EVENT_FALLBACK}"']
+    budget = policies["budget"]["ottl_condition"]
+    assert budget["spanevent"] == [f'spanevent.name == "{semconv.EVENT_BUDGET_EXCEEDED}"']
+    text = GATEWAY.read_text()
+    assert "${env:OTELCOL_TAIL_SAMPLE_PERCENT:-10}" in text
+    assert "${env:OTELCOL_TAIL_SLOW_MS:-10000}" in text
+
+
+def test_agent_keeps_metrics_and_logs_off_the_sampled_path() -> None:
+    """Only spans go to the gateways; metrics (incl. span metrics) and logs leave the agent."""
+    agent: dict[str, Any] = yaml.safe_load(AGENT.read_text())
+    pipelines = agent["service"]["pipelines"]
+    balancer = agent["exporters"]["load_balancing"]
+    assert balancer["routing_key"] == "traceID"
+    assert pipelines["traces"]["exporters"] == ["load_balancing", "span_metrics"]
+    assert pipelines["metrics"]["exporters"] == ["prometheus"]
+    assert "span_metrics" in pipelines["metrics"]["receivers"]
+    assert "load_balancing" not in pipelines["logs"]["exporters"]
+    overlay: dict[str, Any] = yaml.safe_load(AGENT_ES_OVERLAY.read_text())
+    assert set(overlay["exporters"]) == {"elasticsearch"}
+    assert overlay["service"]["pipelines"] == {"logs": {"exporters": ["elasticsearch"]}}
+    es: dict[str, Any] = yaml.safe_load(ES_OVERLAY.read_text())
+    assert overlay["exporters"]["elasticsearch"] == es["exporters"]["elasticsearch"]
 
 
 def jaeger_validate(*configs: Path, **env: str) -> subprocess.CompletedProcess[str]:
