@@ -24,6 +24,7 @@ from tests.e2e.stack import (
     Stack,
     StackError,
     free_ports,
+    gateway_ports,
     missing_parts,
     reap_leftovers,
 )
@@ -44,18 +45,41 @@ def workload_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Collector, Jaeger, Prometheus and Elasticsearch on free 127.0.0.1 ports."""
-    missing = missing_parts(with_es=True)
+    yield from started_stack(tmp_path_factory, "e2e-running")
+
+
+def started_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    ledger_name: str,
+    *,
+    with_es: bool = True,
+    gateways: int = 0,
+    gateway_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start a stack (skip or fail without binaries), yield it, stop it.
+
+    PIDs go to the ledger CACHE/<ledger_name>, whose leftovers from a killed earlier run are
+    stopped first; a stack of another shape uses its own ledger so it never stops this one.
+    """
+    missing = missing_parts(with_es=with_es)
     if missing:
         message = f"real-stack suite needs {', '.join(missing)}; {BUILD_HINT}"
         if in_ci():
             pytest.fail(f"CI is set but {message}", pytrace=False)
         pytest.skip(message)
     run_dir = tmp_path_factory.mktemp("stack")
-    ledger = CACHE / "e2e-running"
+    ledger = CACHE / ledger_name
     reaped = reap_leftovers(ledger)
     if reaped:
         print(f"\nstopped processes left by a killed earlier run: {reaped}", file=sys.stderr)
-    stack = Stack(run_dir=run_dir, ports=free_ports(list(STANDARD_PORTS)), ledger=ledger)
+    stack = Stack(
+        run_dir=run_dir,
+        ports=free_ports(list(STANDARD_PORTS) + gateway_ports(gateways)),
+        with_es=with_es,
+        ledger=ledger,
+        gateways=gateways,
+        gateway_env=gateway_env or {},
+    )
     started = time.monotonic()
     try:
         stack.start_all()

@@ -60,6 +60,15 @@ STANDARD_PORTS = {
 ES_LOGS_INDEX = "otel-logs"
 
 
+def gateway_ports(count: int) -> list[str]:
+    """Port names of `count` tail-sampling gateways: gateway<i>_{otlp_grpc,health,metrics}."""
+    return [
+        f"gateway{i}_{port}"
+        for i in range(1, count + 1)
+        for port in ("otlp_grpc", "health", "metrics")
+    ]
+
+
 class StackError(RuntimeError):
     """A stack process failed to start, died, or missed a deadline."""
 
@@ -155,6 +164,11 @@ class Stack:
     with_es: bool = True
     ledger: Path | None = None
     """Folder recording every running PID (see reap_leftovers); None for a hand-started stack."""
+    gateways: int = 0
+    """0: one collector (otel-collector.yaml). N: N gateways (gateway.yaml) behind one agent
+    (agent.yaml) that takes the collector's ports; needs gateway_ports(N) in `ports`."""
+    gateway_env: dict[str, str] = field(default_factory=dict)
+    """Extra OTELCOL_* settings of every gateway (sampling percentage, decision wait, ...)."""
     processes: dict[str, Process] = field(default_factory=dict)
 
     # --- addresses -------------------------------------------------------------------------------
@@ -379,22 +393,51 @@ class Stack:
         }
 
     def start_collector(self, deadline_s: float = 60) -> None:
-        """otelcol-llm with otel-collector.yaml (+ loopback.yaml when Elasticsearch runs)."""
-        configs = [CONFIG / "otel-collector.yaml"]
-        if self.with_es:
-            configs.append(CONFIG / "loopback.yaml")
-        self.start(
-            "otelcol",
-            [str(otelcol_path()), *(f"--config={c}" for c in configs)],
-            self.collector_env(),
-        )
-        health = f"{self.url('collector_health')}/"
+        """otelcol-llm with otel-collector.yaml (+ loopback.yaml when Elasticsearch runs).
+
+        With `gateways`, the gateways (gateway.yaml) start first, then the agent (agent.yaml)
+        in the collector's place: it owns the collector's ports, so applications and
+        Prometheus reach it where they reach the single collector.
+        """
+        if self.gateways:
+            self.start_gateways(deadline_s)
+        main = CONFIG / ("agent.yaml" if self.gateways else "otel-collector.yaml")
+        configs = [main, *([CONFIG / "loopback.yaml"] if self.with_es else [])]
+        env = self.collector_env()
+        if self.gateways:
+            endpoints = [
+                f"127.0.0.1:{self.ports[f'gateway{i}_otlp_grpc']}"
+                for i in range(1, self.gateways + 1)
+            ]
+            env["OTELCOL_GATEWAY_ENDPOINTS"] = "[" + ",".join(endpoints) + "]"
+        self.start_otelcol("otelcol", configs, env, "collector_health", deadline_s)
+
+    def start_gateways(self, deadline_s: float = 60) -> None:
+        """`gateways` collectors with gateway.yaml, each exporting kept traces to Jaeger."""
+        for i in range(1, self.gateways + 1):
+            env = {
+                "OTELCOL_OTLP_GRPC_LISTEN": f"127.0.0.1:{self.ports[f'gateway{i}_otlp_grpc']}",
+                "OTELCOL_HEALTH_LISTEN": f"127.0.0.1:{self.ports[f'gateway{i}_health']}",
+                "OTELCOL_SELF_METRICS_HOST": "127.0.0.1",
+                "OTELCOL_SELF_METRICS_PORT": str(self.ports[f"gateway{i}_metrics"]),
+                "OTELCOL_JAEGER_OTLP_ENDPOINT": f"127.0.0.1:{self.ports['jaeger_otlp_grpc']}",
+                **self.gateway_env,
+            }
+            configs = [CONFIG / "gateway.yaml"]
+            self.start_otelcol(f"gateway{i}", configs, env, f"gateway{i}_health", deadline_s)
+
+    def start_otelcol(
+        self, name: str, configs: list[Path], env: dict[str, str], health: str, deadline_s: float
+    ) -> None:
+        """One otelcol-llm process with `configs`; returns once its health check answers."""
+        self.start(name, [str(otelcol_path()), *(f"--config={c}" for c in configs)], env)
+        url = f"{self.url(health)}/"
 
         def ready() -> bool:
-            status, body = http("GET", health)
+            status, body = http("GET", url)
             return status == 200 and "Server available" in json.dumps(body)
 
-        self.wait_until(f"collector health at {health}", ready, deadline_s, "otelcol")
+        self.wait_until(f"{name} health at {url}", ready, deadline_s, name)
 
     def start_all(self) -> None:
         """Start every component in dependency order; on failure stop what was started."""
