@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -234,6 +235,10 @@ def test_most_ok_traces_are_dropped(sent: dict[str, Any], kept: dict[str, dict[s
     sd 3.7; the bounds 1..45 fail by chance with probability below 1e-6)."""
     ok = sent["sent"]["ok"]
     kept_ok = [t for t in ok if t in kept]
+    print(
+        f"\ntail sampling: {len(kept_ok)} of {len(ok)} OK traces kept, {len(kept)} in all",
+        file=sys.stderr,
+    )
     assert 1 <= len(kept_ok) <= 0.3 * len(ok), f"{len(kept_ok)} of {len(ok)} OK traces kept"
     for trace_id in kept_ok:
         assert len(kept[trace_id]["spans"]) == len(sent["spans"][trace_id])
