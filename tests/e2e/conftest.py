@@ -26,7 +26,7 @@ from tests.e2e.stack import (
     free_ports,
     gateway_ports,
     missing_parts,
-    reap_leftovers,
+    reap_dead_runs,
 )
 
 DEMO_REQUESTS = 6
@@ -58,8 +58,9 @@ def started_stack(
 ) -> Iterator[Stack]:
     """Start a stack (skip or fail without binaries), yield it, stop it.
 
-    PIDs go to the ledger CACHE/<ledger_name>, whose leftovers from a killed earlier run are
-    stopped first; a stack of another shape uses its own ledger so it never stops this one.
+    PIDs go to the ledger CACHE/<ledger_name>/<pytest pid>; leftovers of killed earlier runs
+    (ledgers whose pytest process is gone) are stopped first; runs still going, and stacks of
+    another shape (their own ledger_name), are left alone.
     """
     missing = missing_parts(with_es=with_es)
     if missing:
@@ -68,8 +69,8 @@ def started_stack(
             pytest.fail(f"CI is set but {message}", pytrace=False)
         pytest.skip(message)
     run_dir = tmp_path_factory.mktemp("stack")
-    ledger = CACHE / ledger_name
-    reaped = reap_leftovers(ledger)
+    reaped = reap_dead_runs(CACHE / ledger_name)
+    ledger = CACHE / ledger_name / str(os.getpid())
     if reaped:
         print(f"\nstopped processes left by a killed earlier run: {reaped}", file=sys.stderr)
     stack = Stack(

@@ -507,12 +507,30 @@ def reap_leftovers(ledger: Path) -> list[int]:
     """
     reaped = []
     for entry in sorted(ledger.glob("*")) if ledger.is_dir() else []:
+        if entry.is_dir():
+            continue
         pid, executable = int(entry.name), entry.read_text()
         if _runs(pid, executable):
             stop_pid(pid, 20)
             reaped.append(pid)
         entry.unlink(missing_ok=True)
     return reaped
+
+
+def reap_dead_runs(root: Path) -> list[int]:
+    """Reap the ledgers under `root` (one per pytest process, named by its PID) whose pytest
+    process is gone; ledgers of test runs still going (another checkout's) are left alone."""
+    reaped = reap_leftovers(root)  # entries of the older flat layout
+    for run in sorted(root.glob("*")) if root.is_dir() else []:
+        if run.is_dir() and not _alive(int(run.name)):
+            reaped += reap_leftovers(run)
+            shutil.rmtree(run, ignore_errors=True)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    """True while a process with this PID exists."""
+    return Path(f"/proc/{pid}").exists()
 
 
 def missing_parts(with_es: bool) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import Stack, StackError, reap_leftovers
+from tests.e2e.stack import Stack, StackError, reap_dead_runs, reap_leftovers
 
 
 def sleeper_stack(tmp_path: Path) -> Stack:
@@ -47,6 +48,28 @@ def test_a_reused_pid_is_left_alone(tmp_path: Path) -> None:
     finally:
         other.kill()
         other.wait(timeout=10)
+
+
+def test_a_concurrent_run_is_left_alone_and_a_dead_one_reaped(tmp_path: Path) -> None:
+    """Ledgers are per pytest process: a live run's processes survive another run's start,
+    a dead run's leftovers are stopped."""
+    root = tmp_path / "ledgers"
+    live = subprocess.Popen(["sleep", "30"])
+    leftover = subprocess.Popen(["sleep", "30"])
+    dead_owner = subprocess.Popen(["true"])
+    dead_owner.wait(timeout=10)
+    try:
+        for owner, child in ((os.getpid(), live), (dead_owner.pid, leftover)):
+            (root / str(owner)).mkdir(parents=True)
+            (root / str(owner) / str(child.pid)).write_text("sleep")  # its argv[0]
+        assert reap_dead_runs(root) == [leftover.pid]
+        assert live.poll() is None
+        assert leftover.wait(timeout=10) != 0
+        assert not (root / str(dead_owner.pid)).exists()
+    finally:
+        for process in (live, leftover):
+            process.kill()
+            process.wait(timeout=10)
 
 
 def test_a_dying_process_fails_the_wait_with_its_log(tmp_path: Path) -> None:
