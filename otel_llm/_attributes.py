@@ -2,29 +2,104 @@
 
 The values live in a ``ContextVar``, so they follow ``await`` and threads started with a
 copied context. Ids (conversation, user, anything extra) go on spans and logs only; the
-``feature`` label is the one value also added to the duration, token and cost metrics.
+keys declared as metric dimensions (``configure(metric_dimensions=...)``, default
+``feature``) are also added to the duration, token and cost metrics. With
+``configure(baggage=True)`` the values also enter W3C baggage for downstream services.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any
 
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
 
-__all__ = ["AttributesSpanProcessor", "attributes", "current_attributes", "current_feature"]
+__all__ = [
+    "DEFAULT_METRIC_DIMENSIONS",
+    "AttributesSpanProcessor",
+    "attributes",
+    "configure",
+    "current_attributes",
+    "current_dimensions",
+    "parse_dimensions",
+]
 
 _EMPTY: Mapping[str, AttributeValue] = MappingProxyType({})
 _CURRENT: ContextVar[Mapping[str, AttributeValue]] = ContextVar(
     "otel_llm_attributes", default=_EMPTY
 )
 MAX_VALUE_LENGTH = 256
+MAX_DIMENSION_LENGTH = 64
+"""Longest value of a metric dimension: a label, not an id or a sentence."""
+MAX_DIMENSIONS = 5
+"""Most keys ``metric_dimensions`` may declare: each one multiplies the series count."""
+DEFAULT_METRIC_DIMENSIONS: tuple[str, ...] = ("feature",)
+
+_ALIASES: Mapping[str, str] = {"feature": semconv.FEATURE}
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
+# An id in any spelling (id, *_id, *.id, *-id, *Id, *_ids, userid, uuid, guid) or an e-mail.
+_ID = re.compile(
+    r"(?:^|[._-])(?:ids?|uuid|guid|e_?mail)$|[a-z0-9](?:Id|ID)s?$"
+    r"|(?:user|session|request|conversation|trace|span|account|customer|tenant|org|device"
+    r"|client|message|thread)ids?$"
+)
+# Attributes the metrics carry already: a dimension must not overwrite them.
+_RESERVED_PREFIXES = ("gen_ai.", "server.", "error.", "otel.", "otel_llm.", "user.")
+_dimensions: tuple[str, ...] = (semconv.FEATURE,)
+_baggage = False
+
+
+def _key(name: str) -> str:
+    """The attribute key of a declared dimension (``feature`` is ``otel_llm.feature``)."""
+    return _ALIASES.get(name, name)
+
+
+def _dimension_error(name: object) -> str | None:
+    """Why ``name`` cannot be a metric dimension, or None when it can."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        return f"{name!r} is not an attribute name (letters, digits, '_' and '.')"
+    key = _key(name)
+    if _ID.search(key) or _ID.search(key.lower()):
+        return f"{name!r} is an id: ids are never metric attributes (one series per value)"
+    if key != semconv.FEATURE and key.startswith(_RESERVED_PREFIXES):
+        reserved = ", ".join(f"{prefix}*" for prefix in _RESERVED_PREFIXES)
+        return f"{name!r} is reserved: {reserved} are not dimensions"
+    return None
+
+
+def parse_dimensions(names: Iterable[object]) -> tuple[tuple[str, ...], list[str]]:
+    """The usable dimension names, in order and without repeats, and why others were refused."""
+    usable: list[str] = []
+    errors: list[str] = []
+    for name in names:
+        error = _dimension_error(name)
+        if error is not None:
+            errors.append(error)
+        elif name not in usable:
+            usable.append(str(name))
+    if len(usable) > MAX_DIMENSIONS:
+        errors.append(
+            f"at most {MAX_DIMENSIONS} dimensions (each multiplies the series count); "
+            f"{', '.join(usable[MAX_DIMENSIONS:])} dropped"
+        )
+        del usable[MAX_DIMENSIONS:]
+    return tuple(usable), errors
+
+
+def configure(*, dimensions: Iterable[str], baggage: bool) -> None:
+    """Apply the resolved ``metric_dimensions`` and ``baggage`` settings of ``configure()``."""
+    global _dimensions, _baggage
+    _dimensions = tuple(dict.fromkeys(_key(name) for name in dimensions))
+    _baggage = baggage
 
 
 def _check(key: str, value: Any) -> AttributeValue:
@@ -37,11 +112,21 @@ def _check(key: str, value: Any) -> AttributeValue:
     raise ValueError(f"{key} must be a str, int, float or bool, got {type(value).__name__}")
 
 
+def _check_dimension(key: str, value: AttributeValue) -> None:
+    if isinstance(value, float):
+        raise ValueError(f"{key} is a metric dimension: a str, int or bool, not a float")
+    if isinstance(value, str) and len(value) > MAX_DIMENSION_LENGTH:
+        raise ValueError(
+            f"{key} is a metric dimension: at most {MAX_DIMENSION_LENGTH} characters, "
+            f"got {len(value)}"
+        )
+
+
 class attributes:
     """Put ``gen_ai.conversation.id``, ``user.id``, ``otel_llm.feature`` and extra
     attributes on every span started inside the block (``with`` or ``async with``)."""
 
-    __slots__ = ("_token", "_values")
+    __slots__ = ("_baggage_token", "_token", "_values")
 
     def __init__(
         self,
@@ -59,16 +144,27 @@ class attributes:
         ):
             if value is not None:
                 values[key] = _check(key, value)
+                if key in _dimensions:
+                    _check_dimension(key, values[key])
         self._values = values
         self._token: Token[Mapping[str, AttributeValue]] | None = None
+        self._baggage_token: Token[Context] | None = None
 
     def __enter__(self) -> attributes:
         self._token = _CURRENT.set(MappingProxyType({**_CURRENT.get(), **self._values}))
+        if _baggage and self._values:
+            ctx = otel_context.get_current()
+            for key, value in self._values.items():
+                ctx = baggage.set_baggage(key, str(value), ctx)
+            self._baggage_token = otel_context.attach(ctx)
         return self
 
     def __exit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._baggage_token is not None:
+            otel_context.detach(self._baggage_token)
+            self._baggage_token = None
         if self._token is not None:
             _CURRENT.reset(self._token)
             self._token = None
@@ -87,9 +183,12 @@ def current_attributes() -> Mapping[str, AttributeValue]:
     return _CURRENT.get()
 
 
-def current_feature() -> AttributeValue | None:
-    """The ``feature`` label active in this context (the one allowed on metrics)."""
-    return _CURRENT.get().get(semconv.FEATURE)
+def current_dimensions() -> Mapping[str, AttributeValue]:
+    """The declared metric dimensions active in this context (once per operation start)."""
+    values = _CURRENT.get()
+    if not values:
+        return _EMPTY
+    return {key: values[key] for key in _dimensions if key in values}
 
 
 class AttributesSpanProcessor(SpanProcessor):

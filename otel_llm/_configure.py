@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 
-from . import __version__, _runtime
+from . import __version__, _attributes, _runtime
 from ._attributes import AttributesSpanProcessor
 from ._logging import setup_logging, teardown_logging
 from ._pricing import configure_pricing
@@ -157,6 +157,8 @@ def configure(
     redact_patterns: Iterable[str] | None = None,
     redact_fields: Iterable[str] | None = None,
     pricing: str | Mapping[str, Any] | None = None,
+    metric_dimensions: str | Iterable[str] | None = None,
+    baggage: bool | None = None,
 ) -> Telemetry:
     """Set up OpenTelemetry for an LLM application and return its :class:`Telemetry` handle.
 
@@ -172,6 +174,9 @@ def configure(
     ``logging`` and the ``log_*``/``redact_*`` arguments set up trace-correlated structlog
     and stdlib logging (see ``docs/logging.md``); ``pricing`` extends or overrides the
     packaged price table (a file path or a mapping; see ``docs/cost-and-budgets.md``).
+    ``metric_dimensions`` names the ``attributes()`` keys added to the cost, token and
+    duration metrics (default ``["feature"]``; ids are refused); ``baggage=True`` also puts
+    the ``attributes()`` values into W3C baggage (see ``docs/production.md``).
     """
     global _current
     arguments = {k: v for k, v in locals().items() if v is not None}
@@ -185,6 +190,7 @@ def configure(
                     "and the existing configuration is kept."
                 )
             return _current
+        _attributes.configure(dimensions=settings.metric_dimensions, baggage=settings.baggage)
         if settings.disabled:
             _runtime.configure(enabled=False, capture=settings.capture_content)
             _current = Telemetry(settings, arguments=arguments)

@@ -54,14 +54,14 @@ def record_generation_cost(
     usage: Usage | None,
     span: Span,
     context: Context | None = None,
-    feature: AttributeValue | None = None,
+    dimensions: Mapping[str, AttributeValue] | None = None,
 ) -> Cost | None:
     """Price the call, set ``otel_llm.cost.usd``, add to ``otel_llm.cost``, charge budgets.
 
     The served (response) model is priced when the table knows it - a dated snapshot can
     cost differently from its family - else the requested model. An unknown model gets no
-    cost and one warning; its tokens still count toward token budgets. ``feature`` (from
-    ``otel_llm.attributes(feature=...)``) is the one extra, low-cardinality metric label.
+    cost and one warning; its tokens still count toward token budgets. ``dimensions`` are
+    the declared metric dimensions of ``otel_llm.attributes()`` (by default ``feature``).
     """
     if usage is None:
         return None
@@ -81,8 +81,8 @@ def record_generation_cost(
             semconv.GEN_AI_PROVIDER_NAME: provider,
             semconv.GEN_AI_REQUEST_MODEL: cost.model,
         }
-        if feature is not None:
-            base[semconv.FEATURE] = feature
+        if dimensions:
+            base.update(dimensions)
         rate = cost.usd / cost.total if cost.total else Decimal(1)
         for kind, amount in cost.by_token_type.items():
             if amount:

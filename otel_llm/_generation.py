@@ -10,7 +10,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from . import semconv
-from ._attributes import current_feature
+from ._attributes import current_dimensions
 from ._budget import check_before_generation
 from ._cost import record_generation_cost, usage_from_attributes
 from ._noop import NOOP
@@ -70,7 +70,7 @@ class Generation(Operation):
         "_attributes",
         "_child_recorded",
         "_child_usage",
-        "_feature",
+        "_dimensions",
         "_in_process",
         "_input_tokens",
         "_model",
@@ -128,7 +128,7 @@ class Generation(Operation):
         self._child_recorded = False
         self._child_usage = False
         self._in_process = in_process
-        self._feature = current_feature()
+        self._dimensions = current_dimensions()
 
     def _span_kind(self) -> SpanKind:
         return SpanKind.INTERNAL if self._in_process else SpanKind.CLIENT
@@ -279,8 +279,8 @@ class Generation(Operation):
         ):
             return
         attrs = self._metric_attrs
-        if self._feature is not None:
-            attrs[semconv.FEATURE] = self._feature
+        if self._dimensions:
+            attrs.update(self._dimensions)
         if self._response_model:
             attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._response_model
         ctx = self._ctx
@@ -305,7 +305,7 @@ class Generation(Operation):
                 usage_from_attributes(self._usage),
                 self.span,
                 ctx,
-                self._feature,
+                self._dimensions,
             )
         except Exception as exc:
             report_error(self._component, exc)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar, get_args
 
 from . import semconv
+from ._attributes import DEFAULT_METRIC_DIMENSIONS, parse_dimensions
 
 __all__ = [
     "CAPTURE_MODES",
@@ -77,6 +78,8 @@ class Settings:
     log_rate_limit: float | None = None
     redact_patterns: tuple[str, ...] = ()
     redact_fields: tuple[str, ...] = ()
+    metric_dimensions: tuple[str, ...] = DEFAULT_METRIC_DIMENSIONS
+    baggage: bool = False
 
     def describe(self) -> dict[str, object]:
         """A JSON-friendly view for ``otel-llm doctor`` (header values hidden)."""
@@ -93,6 +96,8 @@ class Settings:
             "sampler": f"{self.sampler}({self.sampler_arg})",
             "content capture": self.capture_content,
             "metric series cap": self.metric_cardinality_limit,
+            "metric dimensions": list(self.metric_dimensions),
+            "baggage": self.baggage,
             "logging": f"{self.log_format or 'auto'} at {self.log_level}"
             if self.logging
             else "off",
@@ -233,6 +238,8 @@ def resolve(
     log_rate_limit: float | None = None,
     redact_patterns: Iterable[str] | None = None,
     redact_fields: Iterable[str] | None = None,
+    metric_dimensions: str | Iterable[str] | None = None,
+    baggage: bool | None = None,
 ) -> Settings:
     """Resolve every setting: argument, then environment variable, then default."""
     if log_format is not None and log_format not in LOG_FORMATS:
@@ -331,7 +338,28 @@ def resolve(
         else tuple(
             f.strip() for f in (_env(semconv.ENV_LLM_REDACT_FIELDS) or "").split(",") if f.strip()
         ),
+        metric_dimensions=_metric_dimensions(metric_dimensions),
+        baggage=baggage if baggage is not None else env_bool(semconv.ENV_LLM_BAGGAGE, False),
     )
+
+
+def _metric_dimensions(arg: str | Iterable[str] | None) -> tuple[str, ...]:
+    """Declared dimensions: a bad argument raises, a bad variable entry warns and is skipped."""
+    if arg is not None:
+        dimensions, errors = parse_dimensions((arg,) if isinstance(arg, str) else arg)
+        if errors:
+            raise ValueError(f"metric_dimensions: {'; '.join(errors)}")
+        return dimensions
+    name = semconv.ENV_LLM_METRIC_DIMENSIONS
+    raw = _env(name)
+    if raw is None:
+        return DEFAULT_METRIC_DIMENSIONS
+    if raw.lower() == "none":
+        return ()
+    dimensions, errors = parse_dimensions(p.strip() for p in raw.split(",") if p.strip())
+    if errors:
+        _log.warning("Invalid %s: %s. Those entries are ignored.", name, "; ".join(errors))
+    return dimensions
 
 
 def _env_patterns(name: str) -> tuple[str, ...]:

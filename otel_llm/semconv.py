@@ -380,3 +380,11 @@ COST_SAVINGS_ESTIMATED: Final = "otel_llm.cost.savings.estimated"
 """Route span: true, the savings are an estimate (same usage priced at another model)."""
 METRIC_COST_SAVINGS: Final = "otel_llm.cost.savings"
 """UpDownCounter ({USD}): routing savings by route, requested and selected model."""
+
+# ---------------------------------------------------------------------------
+# Metric dimensions, baggage, process health, cache size
+# ---------------------------------------------------------------------------
+ENV_LLM_METRIC_DIMENSIONS: Final = "OTEL_LLM_METRIC_DIMENSIONS"
+"""Comma list of attributes() keys added to the cost, token and duration metrics."""
+ENV_LLM_BAGGAGE: Final = "OTEL_LLM_BAGGAGE"
+"""true|false: put attributes() values into W3C baggage (default false)."""
