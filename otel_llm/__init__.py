@@ -22,7 +22,7 @@ from ._budget import (
     budget_scope,
     set_budget_store,
 )
-from ._cache import CacheLookup, cache_lookup
+from ._cache import CacheLookup, CacheMetrics, cache_lookup, register_cache
 from ._configure import Telemetry, configure, shutdown
 from ._generation import Generation, generation
 from ._logging import get_logger
@@ -46,6 +46,7 @@ __all__ = [
     "BudgetStore",
     "BudgetUsage",
     "CacheLookup",
+    "CacheMetrics",
     "Generation",
     "InMemoryBudgetStore",
     "Route",
@@ -62,6 +63,7 @@ __all__ = [
     "current_trace_id",
     "generation",
     "get_logger",
+    "register_cache",
     "route",
     "set_budget_store",
     "shutdown",

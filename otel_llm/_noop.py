@@ -48,6 +48,7 @@ class _Noop:
     set_input_messages = set_output_messages = set_tool_calls = _ignore
     set_tokens = set_truncated = set_chunks = set_estimated = _ignore
     select = fallback = hit = miss = set_arguments = set_result = _ignore
+    evicted = unregister = _ignore
 
     def __call__(self, fn: Any) -> Any:
         return fn

@@ -123,6 +123,11 @@ class Instruments:
         self.cache_lookups: Counter = c(
             semconv.METRIC_CACHE_LOOKUPS, unit="{lookup}", description="Cache lookups by result."
         )
+        self.cache_evictions: Counter = c(
+            semconv.METRIC_CACHE_EVICTIONS,
+            unit=semconv.UNIT_ENTRIES,
+            description="Entries evicted from a registered cache.",
+        )
         self.instrumentation_errors: Counter = c(
             semconv.METRIC_INSTRUMENTATION_ERRORS,
             unit="{error}",
