@@ -34,6 +34,8 @@ SWALLOWED: Counter[str] = Counter()
 """Telemetry errors otel-llm swallowed (and counted) in those cases, per test."""
 KINDS: Counter[str] = Counter()
 """What was swallowed: component and exception, for the summary."""
+FIGURES: list[str] = []
+"""Measured figures (throughput, counts) tests report, printed at the end of the run."""
 
 DELETE = object()
 """A mutation value meaning: remove the key."""
@@ -45,7 +47,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print how many hostile-input cases were checked, per test and in all."""
+    """Print the reported figures, and how many hostile-input cases were checked."""
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
     if not CASES:
         return
     terminalreporter.section("hostile-input cases")
