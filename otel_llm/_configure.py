@@ -41,6 +41,7 @@ from opentelemetry.sdk.trace.sampling import (
 
 from . import __version__, _attributes, _runtime
 from ._attributes import AttributesSpanProcessor
+from ._export import REPORT, quiet_sdk_export_logs, watch
 from ._logging import setup_logging, teardown_logging
 from ._pricing import configure_pricing
 from ._redact import Redactor, wrap_log_exporter, wrap_span_exporter
@@ -121,6 +122,7 @@ class Telemetry:
                     _log.debug("shutdown of %s provider failed", kind, exc_info=True)
         if self.logging_installed:
             teardown_logging()
+        REPORT.flush()  # drops not yet logged, e.g. of the final export
         with _lock:
             if _current is self:
                 _current = None
@@ -426,6 +428,9 @@ def _build(settings: Settings, arguments: Mapping[str, Any], redactor: Redactor)
         _logs.set_logger_provider(logger_provider)
         owned.add("logs")
 
+    # Count and summarise lost telemetry (ours and adopted providers' batch processors).
+    watch(tracer_provider, meter_provider, logger_provider)
+    quiet_sdk_export_logs()
     return Telemetry(
         settings,
         tracer_provider=tracer_provider,

@@ -159,6 +159,11 @@ class Instruments:
             unit="{stream}",
             description="Abandoned streams ended by the garbage collector.",
         )
+        self.export_dropped: Counter = c(
+            semconv.METRIC_EXPORT_DROPPED,
+            unit="{item}",
+            description="Spans, log records and metric exports lost on the way out.",
+        )
 
 
 class _Runtime:

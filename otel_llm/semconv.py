@@ -394,3 +394,21 @@ METRIC_CACHE_EVICTIONS: Final = "otel_llm.cache.evictions"
 """Counter ({entry}): entries a registered cache evicted, by otel_llm.cache.name."""
 UNIT_ENTRIES: Final = "{entry}"
 """Unit of cache entry counts."""
+
+# ---------------------------------------------------------------------------
+# Export health (self-observability)
+# ---------------------------------------------------------------------------
+METRIC_EXPORT_DROPPED: Final = "otel_llm.export.dropped"
+"""Counter ({item}): spans, log records (each) and metric exports (one per export) lost on
+the way out, by otel_llm.signal and error.type."""
+EXPORT_SIGNAL: Final = "otel_llm.signal"
+"""Attribute of otel_llm.export.dropped: traces | metrics | logs."""
+ERROR_QUEUE_FULL: Final = "queue_full"
+"""error.type of a span or log record pushed out of a full batch-processor queue."""
+ERROR_EXPORT_FAILED: Final = "export_failed"
+"""error.type of items in an export the exporter reported as failed."""
+ERROR_TIMEOUT: Final = "timeout"
+"""error.type of items in an export that timed out (the exporter's timeout or a gRPC deadline)."""
+METRIC_OVERFLOW: Final = "otel.metric.overflow"
+"""Attribute (true) the SDK puts on the one series that collects attribute sets past the
+cardinality limit; its presence means a metric lost its breakdown."""
