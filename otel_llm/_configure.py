@@ -44,6 +44,7 @@ from ._attributes import AttributesSpanProcessor
 from ._export import REPORT, quiet_sdk_export_logs, watch
 from ._logging import setup_logging, teardown_logging
 from ._pricing import configure_pricing
+from ._process import check_available, start_process_metrics
 from ._redact import Redactor, wrap_log_exporter, wrap_span_exporter
 from ._settings import Settings, resolve
 from .semconv import ENV_LLM_INSTRUMENT
@@ -161,6 +162,7 @@ def configure(
     pricing: str | Mapping[str, Any] | None = None,
     metric_dimensions: str | Iterable[str] | None = None,
     baggage: bool | None = None,
+    process_metrics: bool | None = None,
 ) -> Telemetry:
     """Set up OpenTelemetry for an LLM application and return its :class:`Telemetry` handle.
 
@@ -179,11 +181,14 @@ def configure(
     ``metric_dimensions`` names the ``attributes()`` keys added to the cost, token and
     duration metrics (default ``["feature"]``; ids are refused); ``baggage=True`` also puts
     the ``attributes()`` values into W3C baggage (see ``docs/production.md``).
+    ``process_metrics=True`` records this process's CPU, memory and thread metrics (needs
+    the ``process`` extra; ``ImportError`` without it).
     """
     global _current
     arguments = {k: v for k, v in locals().items() if v is not None}
     settings = resolve(**{k: v for k, v in arguments.items() if k not in ("instrument", "pricing")})
     configure_pricing(pricing)  # a bad table fails here, at startup, naming file and line
+    process = settings.process_metrics and check_available(explicit=process_metrics is not None)
     with _lock:
         if _current is not None:
             if arguments != _current._arguments:
@@ -200,6 +205,8 @@ def configure(
         redactor = Redactor(settings.redact_patterns, settings.redact_fields)
         current = _current = _build(settings, arguments, redactor)
         _runtime.configure(enabled=True, capture=settings.capture_content)
+        if process and current.meter_provider is not None:
+            start_process_metrics(current.meter_provider)
         atexit.register(current.shutdown)
         if settings.logging and current.logger_provider is not None:
             setup_logging(

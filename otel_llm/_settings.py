@@ -80,6 +80,7 @@ class Settings:
     redact_fields: tuple[str, ...] = ()
     metric_dimensions: tuple[str, ...] = DEFAULT_METRIC_DIMENSIONS
     baggage: bool = False
+    process_metrics: bool = False
 
     def describe(self) -> dict[str, object]:
         """A JSON-friendly view for ``otel-llm doctor`` (header values hidden)."""
@@ -98,6 +99,7 @@ class Settings:
             "metric series cap": self.metric_cardinality_limit,
             "metric dimensions": list(self.metric_dimensions),
             "baggage": self.baggage,
+            "process metrics": self.process_metrics,
             "logging": f"{self.log_format or 'auto'} at {self.log_level}"
             if self.logging
             else "off",
@@ -240,6 +242,7 @@ def resolve(
     redact_fields: Iterable[str] | None = None,
     metric_dimensions: str | Iterable[str] | None = None,
     baggage: bool | None = None,
+    process_metrics: bool | None = None,
 ) -> Settings:
     """Resolve every setting: argument, then environment variable, then default."""
     if log_format is not None and log_format not in LOG_FORMATS:
@@ -340,6 +343,9 @@ def resolve(
         ),
         metric_dimensions=_metric_dimensions(metric_dimensions),
         baggage=baggage if baggage is not None else env_bool(semconv.ENV_LLM_BAGGAGE, False),
+        process_metrics=process_metrics
+        if process_metrics is not None
+        else env_bool(semconv.ENV_LLM_PROCESS_METRICS, False),
     )
 
 
