@@ -12,6 +12,8 @@ Both are counted in ``otel_llm.export.dropped`` by ``otel_llm.signal`` and ``err
 or ``export_failed``; for a raising exporter the exception's class), and summed up in
 one WARNING per signal per interval, never per item. The OTel exporters' own log lines (one
 or more per failed batch) are let through once per message per interval for the same reason.
+Metrics that passed their cardinality limit (a series with ``otel.metric.overflow=true`` in a
+pushed export) are named in one WARNING per interval too.
 
 ``watch()`` hooks the batch processors and periodic metric readers the providers hold when
 ``configure()`` runs, those it built and those of providers it adopted: it wraps each exporter
@@ -59,6 +61,7 @@ _log = logging.getLogger("otel_llm")
 INTERVAL_S: Final = 60.0
 """At most one drop WARNING per signal, and one SDK export log line per message, per interval."""
 
+_OVERFLOW: Final = "overflow"
 _NOUNS: Final[dict[str, str]] = {
     "traces": "spans",
     "logs": "log records",
@@ -118,6 +121,25 @@ class DropReport:
             signals = list(self._pending)
         messages = [self._take(signal, force=True) for signal in signals]
         self._emit([m for part in messages for m in part])
+
+    def overflowed(self, names: list[str]) -> None:
+        """Log the metrics that passed their cardinality limit, once per interval."""
+        if not names:
+            return
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(_OVERFLOW)
+            if last is not None and now - last < self._interval_s:
+                return
+            self._last[_OVERFLOW] = now
+        self._emit(
+            [
+                f"otel-llm: {', '.join(sorted(set(names)))} passed the cardinality limit: new "
+                f"attribute sets are summed into the series with {semconv.METRIC_OVERFLOW}=true"
+                " (totals stay right, the breakdown is lost). Raise "
+                "OTEL_LLM_METRIC_CARDINALITY_LIMIT or drop the unbounded attribute."
+            ]
+        )
 
     def _take(self, signal: str, *, force: bool) -> list[str]:
         now = self._clock()
@@ -289,6 +311,10 @@ class _GuardedMetricExporter(MetricExporter):
     def export(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
+        try:
+            self._guard.report.overflowed(_overflowed(metrics_data))
+        except Exception as exc:
+            report_error("export.overflow", exc)
         return self._guard.run(
             1,
             lambda: self.exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs),
@@ -301,6 +327,18 @@ class _GuardedMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+def _overflowed(metrics_data: MetricsData) -> list[str]:
+    """Names of the metrics that have a cardinality-overflow series in this export."""
+    names = []
+    for resource_metrics in metrics_data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                points = getattr(metric.data, "data_points", ())
+                if any((p.attributes or {}).get(semconv.METRIC_OVERFLOW) for p in points):
+                    names.append(metric.name)
+    return names
 
 
 class _QueueDrops:

@@ -103,6 +103,28 @@ class RaisingMetricExporter(MetricExporter):
         pass
 
 
+class CollectingMetricExporter(MetricExporter):
+    """A metric exporter that accepts everything and keeps the metric names it saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        for rm in metrics_data.resource_metrics:
+            for sm in rm.scope_metrics:
+                self.names += [m.name for m in sm.metrics]
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass
+
+
 class Clock:
     """A clock the test moves by hand."""
 
@@ -196,6 +218,38 @@ def test_raising_metric_exporter_counts_one_per_export(otel_capture: Capture) ->
     provider.force_flush()
     provider.shutdown()
     assert dropped(otel_capture, "metrics", "ValueError") >= 2
+
+
+def test_cardinality_overflow_is_logged_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A metric past its cardinality limit is named in one WARNING per interval; the export
+    itself goes on unchanged."""
+    from opentelemetry.sdk.metrics import Counter as SdkCounter
+
+    exporter = CollectingMetricExporter()
+    reader = PeriodicExportingMetricReader(
+        exporter, export_interval_millis=600_000, cardinality_limits={SdkCounter: 3}
+    )
+    provider = MeterProvider(metric_readers=[reader])
+    clock = Clock()
+    watch(None, provider, None, report=DropReport(interval_s=60, clock=clock))
+    counter = provider.get_meter("test").create_counter("requests.by.user")
+    within = provider.get_meter("test").create_counter("requests.by.route")
+    caplog.set_level(logging.WARNING, logger="otel_llm")
+    for user in range(10):
+        counter.add(1, {"user": str(user)})
+    within.add(1, {"route": "a"})
+    provider.force_flush()
+    provider.force_flush()  # the overflow series is still there: no second warning yet
+    clock.now += 61
+    provider.force_flush()
+    provider.shutdown()
+    overflow = [r.getMessage() for r in caplog.records if "cardinality limit" in r.getMessage()]
+    assert len(overflow) == 2, overflow
+    assert overflow[0].startswith("otel-llm: requests.by.user passed the cardinality limit")
+    assert "requests.by.route" not in overflow[0]
+    assert "requests.by.user" in exporter.names
 
 
 def test_watch_twice_wraps_once(otel_capture: Capture) -> None:
