@@ -184,9 +184,13 @@ class Generation(Operation):
     ) -> None:
         """Record what the model answered: served model, id, finish reasons and usage.
 
-        Token counts must be non-negative ints (``ValueError`` otherwise). ``input_tokens``
-        includes cached input tokens, as OpenAI reports it.
+        Token counts must be non-negative ints, ``model`` and ``response_id`` strs
+        (``ValueError`` otherwise). ``input_tokens`` includes cached input tokens, as OpenAI
+        reports it.
         """
+        for name, value in (("model", model), ("response_id", response_id)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a str, got {value!r}")
         usage = {
             semconv.GEN_AI_USAGE_INPUT_TOKENS: _non_negative("input_tokens", input_tokens),
             semconv.GEN_AI_USAGE_OUTPUT_TOKENS: _non_negative("output_tokens", output_tokens),

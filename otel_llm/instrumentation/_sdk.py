@@ -31,6 +31,7 @@ __all__ = [
     "detach",
     "get",
     "given",
+    "ident",
     "parsed",
     "server",
 ]
@@ -45,11 +46,15 @@ def given(value: Any) -> Any:
     return value
 
 
-_IS_MAPPING: dict[type, bool] = {}
+_OBJECT, _MAPPING, _OPAQUE = 0, 1, 2
+_KIND: dict[type, int] = {
+    kind: _OPAQUE for kind in (str, bytes, bytearray, int, float, bool, list, tuple, type(None))
+}
 
 
 def get(obj: Any, name: str) -> Any:
-    """An attribute of an SDK model or a key of a dict (request params are dicts).
+    """An attribute of an SDK model or a key of a dict (request params are dicts); None for
+    builtin values, whose methods (``str.index``) are not fields.
 
     Runs several times per streamed chunk, so the ``Mapping`` ABC check (slow for the
     pydantic models it always rejects) is done once per type and remembered.
@@ -57,12 +62,14 @@ def get(obj: Any, name: str) -> Any:
     kind = type(obj)
     if kind is dict:
         return obj.get(name)
-    mapping = _IS_MAPPING.get(kind)
-    if mapping is None:
-        mapping = isinstance(obj, Mapping)
-        if len(_IS_MAPPING) < 256:  # SDK model classes: a few dozen
-            _IS_MAPPING[kind] = mapping
-    return obj.get(name) if mapping else getattr(obj, name, None)
+    found = _KIND.get(kind)
+    if found is None:
+        found = _MAPPING if isinstance(obj, Mapping) else _OBJECT
+        if len(_KIND) < 256:  # SDK model classes: a few dozen
+            _KIND[kind] = found
+    if found == _OBJECT:
+        return getattr(obj, name, None)
+    return obj.get(name) if found == _MAPPING else None
 
 
 def count(value: Any, component: str) -> int | None:
@@ -73,6 +80,15 @@ def count(value: Any, component: str) -> int | None:
         return value
     if value is not None:
         report_error(component, ValueError(f"unreadable token count ({type(value).__name__})"))
+    return None
+
+
+def ident(value: Any, component: str) -> str | None:
+    """A reported name or id (model, response id): a str, or None if absent. Anything else
+    is None too, counted as an error of ``component``, so the rest is still recorded."""
+    if value is None or type(value) is str:
+        return value
+    report_error(component, ValueError(f"unreadable model or id ({type(value).__name__})"))
     return None
 
 

@@ -45,6 +45,7 @@ from ._sdk import (
     detach,
     get,
     given,
+    ident,
     parsed,
     server,
 )
@@ -185,8 +186,8 @@ class _Usage:
 def _response(gen: Generation, message: Any) -> None:
     reason = get(message, "stop_reason")
     gen.set_response(
-        model=get(message, "model"),
-        response_id=get(message, "id"),
+        model=ident(get(message, "model"), _COMPONENT),
+        response_id=ident(get(message, "id"), _COMPONENT),
         finish_reasons=[str(reason)] if reason else None,
     )
     usage = _Usage()
@@ -236,7 +237,10 @@ class _Events:
                 self._tools.append((get(block, "name"), get(block, "id")))
         elif kind == "message_start":
             message = get(event, "message")
-            stream.set_response(model=get(message, "model"), response_id=get(message, "id"))
+            stream.set_response(
+                model=ident(get(message, "model"), _COMPONENT),
+                response_id=ident(get(message, "id"), _COMPONENT),
+            )
             self._usage.update(get(message, "usage"))
             self._usage.apply(stream)
         elif kind == "message_delta":

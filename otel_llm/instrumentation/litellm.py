@@ -38,7 +38,7 @@ from .._generation import Generation
 from .._route import Route
 from .._runtime import RT, report_error
 from .._stream import Stream
-from ._sdk import attach, detach
+from ._sdk import attach, detach, ident
 
 __all__ = ["ROUTE_NAME", "LiteLLMInstrumentor"]
 
@@ -347,8 +347,8 @@ def _record_response(gen: Generation, response: Any) -> None:
     choices = getattr(response, "choices", None) or []
     usage = getattr(response, "usage", None)
     gen.set_response(
-        model=getattr(response, "model", None),
-        response_id=getattr(response, "id", None),
+        model=ident(getattr(response, "model", None), _COMPONENT),
+        response_id=ident(getattr(response, "id", None), _COMPONENT),
         finish_reasons=[str(c.finish_reason) for c in choices if getattr(c, "finish_reason", None)],
         **(_usage_numbers(usage) if usage is not None else {}),
     )
@@ -404,8 +404,8 @@ def _on_chunk(stream: Stream, chunk: Any, texts: list[str] | None) -> list[str]:
     usage = getattr(chunk, "usage", None)
     if finish or usage is not None:
         stream.set_response(
-            model=getattr(chunk, "model", None),
-            response_id=getattr(chunk, "id", None),
+            model=ident(getattr(chunk, "model", None), _COMPONENT),
+            response_id=ident(getattr(chunk, "id", None), _COMPONENT),
             finish_reasons=finish or None,
             **(_usage_numbers(usage) if usage is not None else {}),
         )

@@ -44,6 +44,7 @@ from ._sdk import (
     detach,
     get,
     given,
+    ident,
     parsed,
     server,
 )
@@ -220,8 +221,8 @@ def _completion_usage(usage: Any) -> Usage:
 def _chat_response(gen: Generation, result: Any) -> None:
     choices = get(result, "choices") or []
     gen.set_response(
-        model=get(result, "model"),
-        response_id=get(result, "id"),
+        model=ident(get(result, "model"), _COMPONENT),
+        response_id=ident(get(result, "id"), _COMPONENT),
         finish_reasons=[str(get(c, "finish_reason") or "") for c in choices] or None,
         **_completion_usage(get(result, "usage")),
     )
@@ -247,8 +248,8 @@ def _chat_response(gen: Generation, result: Any) -> None:
 def _completion_response(gen: Generation, result: Any) -> None:
     choices = get(result, "choices") or []
     gen.set_response(
-        model=get(result, "model"),
-        response_id=get(result, "id"),
+        model=ident(get(result, "model"), _COMPONENT),
+        response_id=ident(get(result, "id"), _COMPONENT),
         finish_reasons=[str(get(c, "finish_reason") or "") for c in choices] or None,
         **_completion_usage(get(result, "usage")),
     )
@@ -268,7 +269,7 @@ def _completion_response(gen: Generation, result: Any) -> None:
 def _embedding_response(gen: Generation, result: Any) -> None:
     usage = get(result, "usage")
     gen.set_response(
-        model=get(result, "model"),
+        model=ident(get(result, "model"), _COMPONENT),
         input_tokens=count(get(usage, "prompt_tokens"), _COMPONENT),
     )
     data = get(result, "data") or []
@@ -297,8 +298,8 @@ def _response_finish(response: Any) -> str | None:
 def _responses_response(gen: Generation, result: Any) -> None:
     finish = _response_finish(result)
     gen.set_response(
-        model=get(result, "model"),
-        response_id=get(result, "id"),
+        model=ident(get(result, "model"), _COMPONENT),
+        response_id=ident(get(result, "id"), _COMPONENT),
         finish_reasons=[finish] if finish else None,
         **_usage(
             get(result, "usage"),
@@ -375,12 +376,17 @@ class _ChoiceChunks:
     def __call__(self, stream: Stream, chunk: Any) -> None:
         if not self._identified:
             self._identified = True
-            stream.set_response(model=get(chunk, "model"), response_id=get(chunk, "id"))
+            stream.set_response(
+                model=ident(get(chunk, "model"), _COMPONENT),
+                response_id=ident(get(chunk, "id"), _COMPONENT),
+            )
         choices = get(chunk, "choices") or []
         finished = False
         text = ""
         for choice in choices:
-            index = get(choice, "index") or 0
+            index = get(choice, "index")
+            if type(index) is not int:  # absent, or a proxy's "1": one slot, never unsortable
+                index = 0
             if self._chat:
                 delta = get(choice, "delta")
                 piece = get(delta, "content")
@@ -429,8 +435,10 @@ class _ChoiceChunks:
     def _tool_deltas(self, index: int, calls: Any) -> None:
         """Assemble streamed tool calls: id and name arrive once, arguments in pieces."""
         for call in calls or []:
+            position = get(call, "index")
             slot = self._tools.setdefault(index, {}).setdefault(
-                get(call, "index") or 0, {"type": "tool_call", "id": None, "name": None}
+                position if type(position) is int else 0,
+                {"type": "tool_call", "id": None, "name": None},
             )
             if get(call, "id"):
                 slot["id"] = get(call, "id")
@@ -491,7 +499,10 @@ class _ResponseEvents:
         elif kind == "response.created" and not self._identified:
             self._identified = True
             response = get(event, "response")
-            stream.set_response(model=get(response, "model"), response_id=get(response, "id"))
+            stream.set_response(
+                model=ident(get(response, "model"), _COMPONENT),
+                response_id=ident(get(response, "id"), _COMPONENT),
+            )
         elif kind == "error":
             stream.set_error(str(get(event, "code") or "error"), get(event, "message"))
 

@@ -405,6 +405,46 @@ def test_unreadable_usage_is_swallowed_and_counted(otel_capture: Capture) -> Non
     )
 
 
+def test_non_string_model_loses_only_the_model(otel_capture: Capture) -> None:
+    """A response whose ``model`` is not a string (a proxy's bug) still records usage, cost
+    metrics and duration; only the unreadable name is dropped, and counted once."""
+    body = {**COMPLETION_CHAT, "model": 123}
+    result = openai_client(serve(200, body)).chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES
+    )
+    assert result.model == 123  # the caller sees exactly what the API sent
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert "gen_ai.response.model" not in a
+    assert a["gen_ai.usage.input_tokens"] == 3
+    assert otel_capture.metric_sum("gen_ai.client.token.usage", gen_ai_token_type="input") == 3
+    assert otel_capture.histogram_count("gen_ai.client.operation.duration") == 1
+    errors = otel_capture.metric_sum(
+        "otel_llm.instrumentation.errors", otel_llm_component="instrumentation.openai"
+    )
+    assert errors == 1
+
+
+def test_odd_choices_in_a_stream_are_no_fields(otel_capture: Capture) -> None:
+    """A bare-string choice (whose ``str.index`` is no field) and a string ``index`` beside
+    an int one never make the finish reasons or tool calls unsortable: all are recorded."""
+    first = _chunk({"role": "assistant", "content": "Hi"})
+    odd = {**_chunk({}), "choices": ["not a choice"]}
+    call = {"index": "0", "id": "call_1", "type": "function", "function": {"name": "f"}}
+    last = _chunk({"tool_calls": [call]}, finish="tool_calls")
+    last["choices"].append({"index": "1", "delta": {}, "finish_reason": "stop"})
+    body = sse(first, odd, last)
+    chunks = list(
+        openai_client(serve(200, body)).chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        )
+    )
+    assert len(chunks) == 3
+    a = attrs(otel_capture.span("chat gpt-4o-mini"))
+    assert a["gen_ai.response.finish_reasons"] == ["stop"]  # both read as choice 0
+    assert a["otel_llm.response.tool_call.names"] == ["f"]
+    assert otel_capture.metric_sum("otel_llm.instrumentation.errors") == 0
+
+
 # -- errors ---------------------------------------------------------------------------------
 ERROR_BODY = {"error": {"message": "x", "type": "server_error", "param": None, "code": None}}
 

@@ -106,6 +106,10 @@ def test_bad_arguments_raise_value_error(otel_capture: Capture) -> None:
     with otel_llm.generation(model="m", provider="p") as g:
         with pytest.raises(ValueError, match="input_tokens must be a non-negative int"):
             g.set_response(input_tokens=-1)
+        with pytest.raises(ValueError, match="model must be a str, got 5"):
+            g.set_response(model=5)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="response_id must be a str"):
+            g.set_response(response_id=b"id")  # type: ignore[arg-type]
     span = otel_capture.span("chat m")
     assert "gen_ai.usage.input_tokens" not in (span.attributes or {})
 
