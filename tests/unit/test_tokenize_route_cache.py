@@ -27,6 +27,25 @@ def test_truncation_is_visible_as_attribute_and_counter(otel_capture: Capture) -
     assert otel_capture.histogram_count("otel_llm.tokenizer.duration") == 1
 
 
+def test_tokenizer_metrics_of_a_failed_call_carry_error_type(otel_capture: Capture) -> None:
+    """A tokenizer call that raises: its duration and size metrics carry error.type, the
+    exception passes through unchanged, and a successful call has no error.type."""
+    with (
+        pytest.raises(UnicodeDecodeError),
+        otel_llm.tokenize("encode", tokenizer="cl100k_base", text="x" * 40),
+    ):
+        b"\xff".decode("utf-8")
+    with otel_llm.tokenize("encode", tokenizer="cl100k_base", text="ok") as t:
+        t.set_tokens(1)
+    for name in ("otel_llm.tokenizer.duration", "otel_llm.tokenizer.input.chars"):
+        failed = otel_capture.metric_points(name, error_type="UnicodeDecodeError")
+        assert [p.count for p in failed] == [1], name
+        ok = [p for p in otel_capture.metric_points(name) if "error.type" not in p.attributes]
+        assert [p.count for p in ok] == [1], name
+    chars = "otel_llm.tokenizer.input.chars"
+    assert otel_capture.metric_sum(chars, error_type="UnicodeDecodeError") == 40
+
+
 def test_count_chunk_and_estimate(otel_capture: Capture) -> None:
     """count/chunk/estimate record their histograms and the estimate counter."""
     with otel_llm.tokenize("count", tokenizer="heuristic", text="abcd") as t:
