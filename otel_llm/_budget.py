@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -35,6 +34,7 @@ from opentelemetry.metrics import CallbackOptions, Counter, MeterProvider, Obser
 from opentelemetry.trace import Span
 
 from . import __version__, semconv
+from ._fork import fork_safe_lock
 from ._runtime import report_error
 
 __all__ = [
@@ -117,7 +117,7 @@ class InMemoryBudgetStore:
 
     def __init__(self) -> None:
         self._data: dict[str, BudgetUsage] = {}
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
 
     def add(self, key: str, window: str, usd: Decimal, tokens: int) -> BudgetUsage:
         """Atomically add usage; a new window starts from zero."""
@@ -215,9 +215,9 @@ _ACTIVE: Final[contextvars.ContextVar[tuple[Budget, ...]]] = contextvars.Context
     "otel_llm_budgets", default=()
 )
 _GLOBAL: tuple[Budget, ...] = ()
-_global_lock = threading.Lock()
+_global_lock = fork_safe_lock()
 _ALL: weakref.WeakSet[Budget] = weakref.WeakSet()
-_all_lock = threading.Lock()
+_all_lock = fork_safe_lock()
 
 
 def _to_decimal(value: float | Decimal | None, name: str) -> Decimal | None:
@@ -624,7 +624,7 @@ def _observer(
 
 
 _instr: _Instruments | None = None
-_instr_lock = threading.Lock()
+_instr_lock = fork_safe_lock()
 
 
 def _instruments() -> _Instruments:

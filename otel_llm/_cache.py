@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
@@ -10,6 +9,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, ObservableGauge, Observation
 
 from . import __version__, semconv
+from ._fork import fork_safe_lock
 from ._noop import NOOP
 from ._operation import Operation
 from ._runtime import RT, SCOPE, report_error
@@ -109,7 +109,7 @@ class CacheMetrics:
 
 
 _registry: dict[str, CacheMetrics] = {}
-_lock = threading.Lock()
+_lock = fork_safe_lock()
 _gauge: ObservableGauge | None = None
 
 

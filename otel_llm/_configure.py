@@ -7,7 +7,6 @@ import logging
 import os
 import platform
 import socket
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -42,6 +41,7 @@ from opentelemetry.sdk.trace.sampling import (
 from . import __version__, _attributes, _runtime
 from ._attributes import AttributesSpanProcessor
 from ._export import REPORT, quiet_sdk_export_logs, watch
+from ._fork import fork_safe_lock, own_connections, shutdown_at_worker_exit
 from ._logging import setup_logging, teardown_logging
 from ._pricing import configure_pricing
 from ._process import check_available, start_process_metrics
@@ -60,7 +60,7 @@ _INSTRUMENTS = (
     ObservableUpDownCounter,
     ObservableGauge,
 )
-_lock = threading.Lock()
+_lock = fork_safe_lock()
 _current: Telemetry | None = None
 
 
@@ -208,6 +208,7 @@ def configure(
         if process and current.meter_provider is not None:
             start_process_metrics(current.meter_provider)
         atexit.register(current.shutdown)
+        shutdown_at_worker_exit(current)
         if settings.logging and current.logger_provider is not None:
             setup_logging(
                 logger_provider=current.logger_provider,
@@ -303,7 +304,10 @@ def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, int]]:
                     OTLPSpanExporter as HttpSpanExporter,
                 )
 
-                exporters.append((HttpSpanExporter(**_otlp_kwargs(settings, "traces")), 5000))
+                http_exporter = own_connections(
+                    HttpSpanExporter(**_otlp_kwargs(settings, "traces"))
+                )
+                exporters.append((http_exporter, 5000))
             else:
                 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
                     OTLPSpanExporter as GrpcSpanExporter,
@@ -330,7 +334,9 @@ def _metric_readers(settings: Settings) -> tuple[list[MetricReader], str | None]
                     OTLPMetricExporter as HttpMetricExporter,
                 )
 
-                exporter: Any = HttpMetricExporter(**_otlp_kwargs(settings, "metrics"))
+                exporter: Any = own_connections(
+                    HttpMetricExporter(**_otlp_kwargs(settings, "metrics"))
+                )
             else:
                 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
                     OTLPMetricExporter as GrpcMetricExporter,
@@ -376,7 +382,7 @@ def _log_exporters(settings: Settings) -> list[LogRecordExporter]:
                     OTLPLogExporter as HttpLogExporter,
                 )
 
-                exporters.append(HttpLogExporter(**_otlp_kwargs(settings, "logs")))
+                exporters.append(own_connections(HttpLogExporter(**_otlp_kwargs(settings, "logs"))))
             else:
                 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
                     OTLPLogExporter as GrpcLogExporter,

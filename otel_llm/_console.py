@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from opentelemetry.trace import StatusCode, format_span_id, format_trace_id
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
+from ._fork import fork_safe_lock
 from ._runtime import report_error
 from ._settings import env_choice
 
@@ -136,8 +136,8 @@ class ConsoleTreeSpanExporter(SpanExporter):
         self._color = _resolve_color(color)
         self._max_traces = max_traces
         self._max_spans = max_spans
-        self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        self._lock = fork_safe_lock()
+        self._write_lock = fork_safe_lock()
         # Finished spans per trace id, oldest trace first, waiting for the local root.
         self._traces: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
         self._span_count = 0

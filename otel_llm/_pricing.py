@@ -20,7 +20,6 @@ import json.scanner
 import logging
 import os
 import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +28,7 @@ from importlib import resources
 from typing import Any, Final
 
 from . import semconv
+from ._fork import fork_safe_lock
 
 __all__ = [
     "Cost",
@@ -197,7 +197,7 @@ class PricingTable:
                 self._index[(price.provider.lower(), name.lower())] = price
         self._resolved: dict[tuple[str, str], Price | None] = {}
         self._warned: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
 
     def __len__(self) -> int:
         return len(self._prices)
@@ -501,7 +501,7 @@ def load_table(path: str | None = None, overrides: Mapping[str, Any] | None = No
 
 # -- the process-wide table -------------------------------------------------------------
 _table: PricingTable | None = None
-_table_lock = threading.Lock()
+_table_lock = fork_safe_lock()
 
 
 def get_table() -> PricingTable:
