@@ -15,6 +15,7 @@ from ._budget import check_before_generation
 from ._cost import record_generation_cost, usage_from_attributes
 from ._noop import NOOP
 from ._operation import Attributes, Operation
+from ._redact import safe_label
 from ._runtime import GENERATION_KEY, ROUTE_KEY, RT, report_error
 
 __all__ = ["REQUEST_PARAMS", "Generation", "generation"]
@@ -110,7 +111,8 @@ class Generation(Operation):
             semconv.GEN_AI_PROVIDER_NAME: provider,
             semconv.GEN_AI_REQUEST_MODEL: model,
         }
-        metric_attrs = dict(attributes)
+        # a key pasted as a model name must not become a metric label
+        metric_attrs = {**attributes, semconv.GEN_AI_REQUEST_MODEL: safe_label(model)}
         if server_address:
             attributes[semconv.SERVER_ADDRESS] = metric_attrs[semconv.SERVER_ADDRESS] = (
                 server_address
@@ -286,7 +288,7 @@ class Generation(Operation):
         if self._dimensions:
             attrs.update(self._dimensions)
         if self._response_model:
-            attrs[semconv.GEN_AI_RESPONSE_MODEL] = self._response_model
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = safe_label(self._response_model)
         ctx = self._ctx
         instruments = RT.instruments
         if self._input_tokens is not None:

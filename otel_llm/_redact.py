@@ -29,6 +29,7 @@ __all__ = [
     "REDACTED",
     "Redactor",
     "pattern_error",
+    "safe_label",
     "wrap_log_exporter",
     "wrap_span_exporter",
 ]
@@ -36,27 +37,123 @@ __all__ = [
 REDACTED = "[REDACTED]"
 """What a secret is replaced with."""
 
-_SECRET_KEY = (
-    r"(?:password|passwd|pwd|secret|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key"
-    r"|session[_\-]?id|token)"
+# Secrets recognised by their own shape: a vendor prefix and a body of the documented
+# alphabet and length (vendor documentation, and the prefixes secret scanners look for).
+# They are compiled into one pattern, tried only where a token starts (no letter, digit,
+# ``_`` or ``-`` before it), so a match cannot begin inside another token: one start per
+# token, and linear time on any input.
+_TOKENS: tuple[str, ...] = (
+    # OpenAI sk-, sk-proj-, sk-svcacct-, sk-admin-; Anthropic sk-ant-api03-/sk-ant-admin01-;
+    # OpenRouter sk-or-v1-; DeepSeek sk-<32 hex>. A capital or digit in the body keeps
+    # hyphenated words ("sk-learn-compatible-estimators") readable.
+    r"sk-(?=[a-z_\-]*[A-Z0-9])[A-Za-z0-9_\-]{20,}",
+    # Stripe secret, restricted and publishable keys; webhook signing secrets
+    r"(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}",
+    r"whsec_[A-Za-z0-9]{24,}",
+    # AWS access key ids: a 4-letter type prefix and 16 base32 characters (20 in all)
+    r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)[A-Z2-7]{16}(?![A-Za-z0-9])",
+    # Google API keys: AIza + 35 (39 in all); OAuth access tokens ya29.; OAuth client
+    # secrets GOCSPX-
+    r"AIza[0-9A-Za-z_\-]{35}",
+    r"ya29\.[0-9A-Za-z_\-]{20,}",
+    r"GOCSPX-[0-9A-Za-z_\-]{24,}",
+    # GitHub: ghp_/gho_/ghu_/ghs_/ghr_ + 36 alphanumerics; fine-grained github_pat_
+    r"gh[pousr]_[A-Za-z0-9]{36,}",
+    r"github_pat_[A-Za-z0-9_]{40,}",
+    # GitLab personal/deploy/runner/trigger/CI tokens: glpat- + 20 and longer (routable
+    # tokens carry dot-separated parts)
+    r"gl(?:pat|dt|rt|ptt|cbt|oas|imt|soat|ft|agent)-(?=[a-z_\-]*[A-Z0-9])[A-Za-z0-9_\-]{20,}"
+    r"(?:\.[A-Za-z0-9_\-]+){0,3}",
+    # Slack bot/user/app/config tokens
+    r"xox[abposre]-[A-Za-z0-9\-]{10,}",
+    r"xapp-\d-[A-Za-z0-9\-]{10,}",
+    # SendGrid: SG. + 22 + . + 43 (69 in all)
+    r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
+    # Mailgun: key- + 32 hex (legacy), and <32 hex>-<8 hex>-<8 hex>
+    r"key-[0-9a-f]{32}",
+    r"[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8}(?![A-Za-z0-9])",
+    # Twilio API key sids: SK + 32 hex
+    r"SK[0-9a-f]{32}(?![A-Za-z0-9])",
+    # Hugging Face hf_ (34 letters) and api_org_; Groq gsk_ (52); Replicate r8_ (37);
+    # Perplexity pplx- (48); xAI xai- (80); LangSmith lsv2_pt_/lsv2_sk_; Pinecone pcsk_
+    r"hf_[A-Za-z0-9]{30,}",
+    r"api_org_[A-Za-z0-9]{30,}",
+    r"gsk_[A-Za-z0-9]{48,}",
+    r"r8_[A-Za-z0-9]{30,}",
+    r"pplx-[A-Za-z0-9]{40,}",
+    r"xai-[A-Za-z0-9]{60,}",
+    r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{10}",
+    r"pcsk_[A-Za-z0-9_]{40,}",
+    # npm npm_ + 36; PyPI pypi- + a base64url macaroon; Docker Hub dckr_pat_ + 27
+    r"npm_[A-Za-z0-9]{36,}",
+    r"pypi-[A-Za-z0-9_\-]{50,}",
+    r"dckr_pat_[A-Za-z0-9_\-]{20,}",
+    # Databricks dapi + 32 hex; Shopify shpat_/shpss_/shpca_/shppa_ + 32 hex
+    r"dapi[0-9a-f]{32}(?:-\d)?",
+    r"shp(?:at|ss|ca|pa)_[0-9a-fA-F]{32}",
+    # New Relic user/insights/browser keys (NRAK-, NRII-, NRJS- + 27) and license keys
+    # (40 characters ending NRAL); Sentry auth tokens sntrys_/sntryu_
+    r"NR(?:AK|II|JS)-[A-Z0-9]{27}",
+    r"[A-Za-z0-9]{36}NRAL(?![A-Za-z0-9])",
+    r"sntry[su]_[A-Za-z0-9_\-]{30,}(?:[+/=]+[A-Za-z0-9_\-]*){0,16}",
+    # Linear lin_api_ + 40; Notion secret_ + 43 and ntn_; Postman PMAK-; Atlassian ATATT;
+    # Square sq0atp-/sq0csp- and EAAA; Heroku HRKU-; age secret keys
+    r"lin_api_[A-Za-z0-9]{40}",
+    r"secret_[A-Za-z0-9]{43}",
+    r"ntn_[A-Za-z0-9]{40,}",
+    r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}",
+    r"ATATT3[A-Za-z0-9_\-]{60,}(?:=[A-Za-z0-9]{0,16})?",
+    r"sq0(?:atp|csp)-[0-9A-Za-z_\-]{22,}",
+    r"EAAA[A-Za-z0-9_\-]{60,}",
+    r"HRKU-[A-Za-z0-9_\-]{30,}",
+    r"AGE-SECRET-KEY-1[0-9A-Z]{58}",
+    # Discord bot tokens: base64 user id . 6 . 27+
+    r"[MNO][A-Za-z0-9]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,}",
+    # JSON Web Tokens (and JWEs): base64url JSON header, then 2 to 4 more parts
+    r"eyJ[A-Za-z0-9_\-]{4,}(?:\.[A-Za-z0-9_\-]{2,}){2,4}",
 )
 
-# (triggers, pattern, replacement), applied in order. A rule runs only on text whose lower-case
-# form contains one of its triggers: substring tests are far cheaper than regex scans, and
-# most strings (prompts, model names, ids) trigger nothing. Replacements keep the non-secret
-# prefix (header name, auth scheme, the URL's user) so a redacted line still says what it was.
-_BUILTIN: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    # PEM private keys
+# A token's boundary: what may not come right before a secret's first character.
+_START = r"(?<![A-Za-z0-9_\-])"
+_TOKEN = re.compile(_START + "(?:" + "|".join(_TOKENS) + ")")
+
+# Tokens live in runs of these characters, 16 or more long. Prose has few such runs (ids,
+# URLs, base64), so the token pattern only runs there. The runs are found in C: the text,
+# as ASCII bytes (one byte per character, anything else a "?"), is mapped to "a" (run
+# character) or " " (other), and long runs are substring searches for 16 "a"s. A regex scan
+# for them would cost more than all the rest of the redaction of a plain prompt.
+_RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.+/="
+_RUN_MASK = bytes(ord("a") if byte in _RUN_CHARS else ord(" ") for byte in range(256))
+_LONG_RUN = b"a" * 16
+
+# An optional quote before a separator, escaped too: JSON inside a JSON string (a captured
+# prompt that quotes a config file) has \" where plain JSON has ".
+_QUOTE = r"(?:\\*[\"'])?"
+
+# Secrets recognised by their context: (triggers, pattern, replacement), applied in order.
+# A rule runs only on text whose lower-case form contains one of its triggers: substring
+# tests are far cheaper than regex scans, and most strings trigger nothing. Patterns start
+# with a literal or a character set where they can, which the regex engine skips to.
+# Replacements keep the non-secret part (header name, auth scheme, URL user, webhook host)
+# so a redacted line still says what it was. Every quantifier is bounded or stops at a
+# character the next element cannot start with: no backtracking blow-up on hostile input.
+_CONTEXT: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    # PEM private keys (RSA, EC, DSA, OPENSSH, PKCS#8, ENCRYPTED, PGP blocks), multi-line
+    # or with escaped newlines (JSON). The body is what a key block holds (base64, header
+    # lines, escapes), so a key cut short (no END line: a truncated attribute) is redacted
+    # up to where the block would have gone on, not to the end of the text.
     (
-        ("private key-----",),
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+        ("private key",),
+        r"-----BEGIN [A-Z0-9 ]{0,24}PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[A-Za-z0-9+/=\s\\:,]|-(?!----END ))*"
+        r"(?:-----END [A-Z0-9 ]{0,24}PRIVATE KEY(?: BLOCK)?-----)?",
         REDACTED,
     ),
     # Authorization / Proxy-Authorization header values, with or without a scheme
     (
         ("authorization",),
-        r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)"
-        r"(?![a-z]+\s+\[REDACTED\])[^\s\"',;\[]+",
+        r"(?i)\b((?:proxy-)?authorization" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r"(?:[a-z]+\s+)?)"
+        r"(?![a-z]+\s+\[REDACTED\])[^\s\"'\\,;\[]+",
         r"\1" + REDACTED,
     ),
     # Bearer/Basic credentials anywhere else. A credential has a digit or symbol, or a
@@ -64,54 +161,120 @@ _BUILTIN: tuple[tuple[tuple[str, ...], str, str], ...] = (
     # stays readable.
     (
         ("bearer", "basic"),
-        r"\b([Bb]earer|BEARER|[Bb]asic|BASIC)(\s+)"
+        r"([Bb](?<![A-Za-z0-9_][Bb])(?:earer|EARER|asic|ASIC))(\s+)"
         r"(?=[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-]|[A-Za-z0-9._~+/=\-]+[A-Z])"
         r"[A-Za-z0-9._~+/=\-]{8,}",
         r"\1\2" + REDACTED,
     ),
-    # JSON Web Tokens (header.payload.signature, base64url)
-    (("eyj",), r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}", REDACTED),
-    # OpenAI (sk-, sk-proj-, sk-svcacct-, sk-admin-) and Anthropic (sk-ant-api03-...) keys
-    (("sk-",), r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}", REDACTED),
-    # Stripe-style live/test keys
-    (("_live_", "_test_"), r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}", REDACTED),
-    # AWS access key ids
+    # Webhook URLs whose path is the credential (Slack, Discord): the host stays
     (
-        ("akia", "asia", "abia", "acca", "aida", "aroa"),
-        r"\b(?:AKIA|ASIA|ABIA|ACCA|AIDA|AROA)[0-9A-Z]{16}\b",
-        REDACTED,
+        ("hooks.slack.com",),
+        r"(hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9_\-/]+",
+        r"\1" + REDACTED,
     ),
-    # Google API keys
-    (("aiza",), r"\bAIza[0-9A-Za-z_\-]{35}\b", REDACTED),
-    # GitHub tokens
     (
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})",
-        REDACTED,
+        ("discord",),
+        r"(discord(?:app)?\.com/api/webhooks/)[A-Za-z0-9_\-/]+",
+        r"\1" + REDACTED,
     ),
-    # Slack tokens
-    (("xox",), r"\bxox[abposr]-[A-Za-z0-9-]{10,}", REDACTED),
-    # Hugging Face tokens
-    (("hf_",), r"\bhf_[A-Za-z0-9]{30,}", REDACTED),
-    # user:password@ in URLs (the user name stays)
+    # user:password@ in URLs (the user name stays; redis://:password@ has none)
+    (("://",), r"(://[^:/@\s]*):[^@/\s\\[]+@", r"\1:" + REDACTED + "@"),
+    # a key as the whole user part: https://<token>@host, Sentry DSNs (<32 hex>@host)
     (
         ("://",),
-        r"(?i)\b([a-z][a-z0-9+.\-]*://[^:/@\s]+):[^@/\s]+@",
-        r"\1:" + REDACTED + "@",
+        r"://(?=[A-Za-z_\-]*[0-9])[A-Za-z0-9_\-]{16,}@",
+        "://" + REDACTED + "@",
     ),
+    # Telegram bot tokens: <bot id>:AA + 33 (the id stays)
+    ((":aa",), r"(?<![0-9])([0-9]{8,10}):AA[A-Za-z0-9_\-]{33}", r"\1:" + REDACTED),
 )
 
-# key=value, key: value and "key": "value" with a secret-sounding key (any prefix:
-# client_secret, aws_secret_access_key, x-api-key, auth_token). Runs last, and only on text
-# with a separator and a trigger.
-_PAIR_TRIGGERS = ("pass", "pwd", "secret", "key", "token", "session")
-_PAIR = re.compile(
-    r"(?i)(" + _SECRET_KEY + r"[\"']?\s*[=:]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&}\]]+"
+# key=value, key: value and "key": "value" with a secret-sounding key, in any case and as
+# the last part of a longer name (client_secret, AWS_SECRET_ACCESS_KEY, x-api-key,
+# X-Amz-Signature, accessToken). "_" in a key stands for "_", "-" or nothing.
+_PAIR_KEYS = (
+    "password", "passwd", "passphrase", "pwd", "secret", "secret_access_key", "credentials",
+    "api_key", "access_key", "private_key", "account_key", "app_key", "application_key",
+    "license_key", "master_key", "signing_key", "encryption_key", "subscription_key",
+    "shared_access_key", "token", "access_token", "refresh_token", "id_token", "auth_token",
+    "session_token", "security_token", "api_token", "bearer_token", "session_id", "sig",
+    "signature",
+)  # fmt: skip
+_PAIR_TRIGGERS = ("pass", "pwd", "secret", "key", "token", "session", "sig", "credentials")
+
+
+def _reversed_key(key: str) -> str:
+    return r"[_\-]?".join(re.escape(part[::-1]) for part in reversed(key.split("_")))
+
+
+# Pairs are found in the reversed, lower-cased ASCII bytes of the text (one byte per
+# character, so positions carry over): there a pair starts at its separator, which the
+# regex engine skips to directly, instead of trying every key at every position. The key
+# may not continue to the left ("monkey=" is no api key).
+_PAIR_REVERSED = re.compile(
+    rb"[=:]\s*(?:[\"']\\*)?(?:"
+    + "|".join(_reversed_key(k) for k in sorted(_PAIR_KEYS, key=len, reverse=True)).encode()
+    + rb")(?![a-z0-9])"
 )
+# The value after the separator: up to a delimiter of the syntaxes it comes in (query
+# strings, JSON, connection strings, headers). None starts with "[", so one already
+# redacted is left alone.
+_PAIR_VALUE = re.compile(r"\s*(?:\\*[\"'])?([^\s\"'\\,;&}[\]]+)")
 
 # Every trigger. Plain substring tests: linear and fast in C even on long prompts, where
 # a regex alternation would cost a Python-level step per character.
-_TRIGGERS = tuple(sorted({t for ts, _, _ in _BUILTIN for t in ts} | set(_PAIR_TRIGGERS)))
+_TRIGGERS = tuple(sorted({t for ts, _, _ in _CONTEXT for t in ts} | set(_PAIR_TRIGGERS)))
+_CONTEXT_RULES = tuple((frozenset(t), re.compile(p), r) for t, p, r in _CONTEXT)
+
+
+def _splice(value: str, spans: list[tuple[int, int]]) -> str:
+    """``value`` with each (start, end) span replaced by ``[REDACTED]``; overlaps merge."""
+    parts: list[str] = []
+    end = 0
+    for start, stop in sorted(spans):
+        if start >= end:
+            parts += (value[end:start], REDACTED)
+            end = stop
+        elif stop > end:
+            end = stop
+    parts.append(value[end:])
+    return "".join(parts)
+
+
+def _token_spans(value: str) -> list[tuple[int, int]]:
+    """Where shaped tokens are, looking only inside long runs of token characters."""
+    masked = value.encode("ascii", "replace").translate(_RUN_MASK)
+    spans: list[tuple[int, int]] = []
+    start = masked.find(_LONG_RUN)
+    while start != -1:
+        end = masked.find(b" ", start)
+        if end == -1:
+            end = len(masked)
+        spans.extend(match.span() for match in _TOKEN.finditer(value, start, end))
+        start = masked.find(_LONG_RUN, end)
+    return spans
+
+
+def _pair_spans(value: str) -> list[tuple[int, int]]:
+    """Where values of secret-named keys are.
+
+    Separators are visited left to right, and one inside a value already found is skipped
+    ("password=password=..." is one value): each character is scanned for a value once.
+    """
+    last = len(value) - 1
+    reversed_bytes = value.encode("ascii", "replace").lower()[::-1]
+    separators = [last - m.start() for m in _PAIR_REVERSED.finditer(reversed_bytes)]
+    spans: list[tuple[int, int]] = []
+    end = -1
+    for separator in reversed(separators):
+        if separator < end:
+            continue
+        found = _PAIR_VALUE.match(value, separator + 1)
+        if found is not None:
+            spans.append(found.span(1))
+            end = found.end()
+    return spans
+
 
 DEFAULT_FIELDS: frozenset[str] = frozenset(
     {
@@ -171,7 +334,7 @@ class Redactor:
     replaced. ``fields`` are extra field names whose values are replaced whole.
     """
 
-    __slots__ = ("_custom", "_field_memo", "_fields", "_rules")
+    __slots__ = ("_custom", "_field_memo", "_fields")
 
     def __init__(
         self, patterns: Sequence[str | re.Pattern[str]] = (), fields: Iterable[str] = ()
@@ -187,7 +350,6 @@ class Redactor:
                 raise ValueError(f"redaction pattern {pattern.pattern!r} matches the empty string")
             else:
                 custom.append(pattern)
-        self._rules = tuple((t, re.compile(p), r) for t, p, r in _BUILTIN)
         self._custom = tuple(custom)
         self._fields = frozenset(_norm(f) for f in (*DEFAULT_FIELDS, *fields))
         self._field_memo: dict[str, bool] = {}  # a cache only; the rules never change
@@ -207,11 +369,16 @@ class Redactor:
         lower = value.lower()
         found = {trigger for trigger in _TRIGGERS if trigger in lower}  # usually empty
         if found:
-            for triggers, pattern, replacement in self._rules:
+            for triggers, pattern, replacement in _CONTEXT_RULES:
                 if not found.isdisjoint(triggers):
                     value = pattern.sub(replacement, value)
-            if ("=" in value or ":" in value) and not found.isdisjoint(_PAIR_TRIGGERS):
-                value = _PAIR.sub(r"\1" + REDACTED, value)
+        spans = _token_spans(value)
+        if spans:
+            value = _splice(value, spans)
+        if found and not found.isdisjoint(_PAIR_TRIGGERS):
+            spans = _pair_spans(value)
+            if spans:
+                value = _splice(value, spans)
         for custom in self._custom:
             value = custom.sub(REDACTED, value)
         return value
@@ -245,6 +412,25 @@ class Redactor:
             changed = changed or redacted != original
             result[key] = redacted
         return result if changed else None
+
+
+_LABEL_REDACTOR = Redactor()
+_LABELS: dict[str, str] = {}
+
+
+def safe_label(value: str) -> str:
+    """``value`` redacted with the built-in rules, for a metric attribute.
+
+    Metrics have no exporter wrapper (a Prometheus scrape reads them in place), so
+    user-given strings that become metric labels (model names) are redacted when the label
+    is made. Labels are few and repeat: results are cached.
+    """
+    known = _LABELS.get(value)
+    if known is None:
+        known = _LABEL_REDACTOR.text(value)
+        if len(_LABELS) < 4096:
+            _LABELS[value] = known
+    return known
 
 
 def _bounded(original: Attributes, redacted: dict[str, Any]) -> BoundedAttributes:

@@ -24,6 +24,7 @@ from ._generation import Generation
 from ._logging import log_event
 from ._noop import NOOP
 from ._operation import Attributes
+from ._redact import safe_label
 from ._runtime import RT, report_error
 
 __all__ = ["Stream", "stream"]
@@ -63,7 +64,7 @@ class Stream(Generation):
         self._per_chunk: Histogram | None = None
         self._active_attrs: Attributes = {
             semconv.GEN_AI_PROVIDER_NAME: provider,
-            semconv.GEN_AI_REQUEST_MODEL: model,
+            semconv.GEN_AI_REQUEST_MODEL: safe_label(model),
         }
 
     @property
