@@ -4,7 +4,8 @@
 # of the manifest it is built from, and is skipped when already cached. A cold build prints how
 # long it took.
 #
-#   scripts/stack/build.sh [all|collector|jaeger|prometheus|elasticsearch]...   (default: all)
+#   scripts/stack/build.sh [all|collector|jaeger|prometheus|alertmanager|elasticsearch]...
+#   (default: all)
 #
 # Cache ($OTEL_LLM_STACK_CACHE, default $HOME/.cache/otel-llm-stack), outside the work tree:
 #   go-build/ go-mod/                       GOCACHE and GOMODCACHE of these builds
@@ -12,6 +13,7 @@
 #   otelcol-<manifest sha12>/otelcol-llm    collector from collector-config/builder-config.yaml
 #   jaeger-v1.62.0/jaeger                   Jaeger v2 (module v1.62.0 = the v2.0.0-rc2 tree)
 #   prometheus-<deb version>/usr/bin/{prometheus,promtool}   Debian package, extracted
+#   alertmanager-<deb version>/usr/bin/{prometheus-alertmanager,amtool}   Debian package, extracted
 #   elasticsearch-7.10.2/cp.txt             classpath of the codelibs ES runner (jars in m2/)
 #
 # Go builds run politely (nice 19, one compile at a time) unless STACK_BUILD_FAST=1.
@@ -114,6 +116,45 @@ build_prometheus() {
   say "prometheus extracted in $(( $(now) - t0 ))s -> $dir/usr/bin"
 }
 
+# Debian's prometheus-alertmanager 0.25.0 (bookworm), extracted like Prometheus: the binary
+# and amtool, no service files used. Debian's build reads its notification templates from the
+# fixed path /usr/share/prometheus/alertmanager/ (no flag moves it), so they are copied there
+# from the package when missing, as installing the package would; without write access there
+# the step says so and the real-stack alerting test skips.
+AM_SHARE=/usr/share/prometheus/alertmanager
+install_alertmanager_templates() {
+  local dir=$1
+  [ -f "$AM_SHARE/default.tmpl" ] && return 0
+  if mkdir -p "$AM_SHARE" 2>/dev/null && cp "$dir$AM_SHARE"/*.tmpl "$AM_SHARE/"; then
+    say "alertmanager templates -> $AM_SHARE"
+  else
+    say "cannot write $AM_SHARE: run  sudo mkdir -p $AM_SHARE && sudo cp $dir$AM_SHARE/*.tmpl $AM_SHARE/"
+  fi
+}
+
+build_alertmanager() {
+  need_cmd apt-get alertmanager || return 0
+  local ver dir t0 tmp
+  if ls -d "$CACHE"/alertmanager-*/usr/bin/amtool >/dev/null 2>&1; then
+    dir=$(ls -d "$CACHE"/alertmanager-* | head -1)
+    install_alertmanager_templates "$dir"
+    say "alertmanager cached ($dir)"; return 0
+  fi
+  t0=$(now)
+  ver=$(apt-cache policy prometheus-alertmanager 2>/dev/null | awk '/Candidate:/ {print $2}')
+  if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+    apt-get update -qq >/dev/null
+    ver=$(apt-cache policy prometheus-alertmanager | awk '/Candidate:/ {print $2}')
+  fi
+  dir="$CACHE/alertmanager-${ver//[:+~]/_}"
+  tmp=$(mktemp -d "$CACHE/am.XXXX")
+  (cd "$tmp" && apt-get download -qq "prometheus-alertmanager=$ver" && dpkg-deb -x prometheus-alertmanager_*.deb pkg)
+  rm -rf "$dir" && mv "$tmp/pkg" "$dir" && rm -rf "$tmp"
+  "$dir/usr/bin/amtool" --version 2>&1 | head -1
+  install_alertmanager_templates "$dir"
+  say "alertmanager extracted in $(( $(now) - t0 ))s -> $dir/usr/bin"
+}
+
 build_elasticsearch() {
   need_cmd mvn elasticsearch || return 0
   need_cmd java elasticsearch || return 0
@@ -148,9 +189,9 @@ parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(all)
 for p in "${parts[@]}"; do
   case $p in
-    all) for q in prometheus elasticsearch jaeger collector; do locked "$q" "build_$q"; done ;;
-    collector|jaeger|prometheus|elasticsearch) locked "$p" "build_$p" ;;
-    *) echo "usage: $0 [all|collector|jaeger|prometheus|elasticsearch]..." >&2; exit 2 ;;
+    all) for q in prometheus alertmanager elasticsearch jaeger collector; do locked "$q" "build_$q"; done ;;
+    collector|jaeger|prometheus|alertmanager|elasticsearch) locked "$p" "build_$p" ;;
+    *) echo "usage: $0 [all|collector|jaeger|prometheus|alertmanager|elasticsearch]..." >&2; exit 2 ;;
   esac
 done
 say "done"

@@ -61,6 +61,19 @@ def prometheus_bin(name: str) -> Path | None:
     return Path(on_path) if on_path else None
 
 
+ALERTMANAGER_TEMPLATE = Path("/usr/share/prometheus/alertmanager/default.tmpl")
+"""Where Debian's Alertmanager build reads its default notification template (build.sh puts it)."""
+
+
+def alertmanager_bin(name: str) -> Path | None:
+    """`prometheus-alertmanager` or `amtool` from the extracted Debian package, else PATH."""
+    found = sorted(glob.glob(str(CACHE / "alertmanager-*" / "usr" / "bin" / name)))
+    if found:
+        return Path(found[-1])
+    on_path = shutil.which(name)
+    return Path(on_path) if on_path else None
+
+
 def es_classpath_file() -> Path:
     """Classpath of the Elasticsearch 7.10.2 cluster runner resolved by Maven."""
     return CACHE / "elasticsearch-7.10.2" / "cp.txt"

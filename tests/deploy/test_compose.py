@@ -21,6 +21,8 @@ SERVICES = {
     "elasticsearch",
     "kibana",
     "grafana",
+    "alertmanager",
+    "alert-receiver",
     "demo",
 }
 SECRET_KEY = re.compile(r"pass(word)?|secret|token|api_?key|credential", re.IGNORECASE)
@@ -71,7 +73,8 @@ def test_compose_config_rejects_a_broken_file(tmp_path: Path) -> None:
 
 
 def test_all_services_present(model: dict[str, Any]) -> None:
-    """The stack has the collector, the three backends, the two UIs and the demo app."""
+    """The stack has the collector, the three backends, the two UIs, Alertmanager with its
+    webhook receiver, and the demo app."""
     assert set(model["services"]) == SERVICES
 
 
@@ -106,8 +109,10 @@ def test_dependencies_wait_for_health(model: dict[str, Any]) -> None:
     )
     for dep in ("prometheus", "jaeger", "elasticsearch"):
         assert services["grafana"]["depends_on"][dep]["condition"] == "service_healthy"
-    for name in ("elasticsearch", "prometheus", "jaeger", "grafana", "kibana"):
+    assert services["prometheus"]["depends_on"]["alertmanager"]["condition"] == "service_healthy"
+    for name in ("elasticsearch", "prometheus", "jaeger", "grafana", "kibana", "alertmanager"):
         assert "healthcheck" in services[name], name
+    assert "healthcheck" in services["alert-receiver"]
 
 
 def test_mounted_files_exist(model: dict[str, Any]) -> None:

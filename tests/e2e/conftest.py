@@ -55,6 +55,8 @@ def started_stack(
     with_es: bool = True,
     gateways: int = 0,
     gateway_env: dict[str, str] | None = None,
+    alerting: bool = False,
+    extra_rule_files: list[Path] | None = None,
 ) -> Iterator[Stack]:
     """Start a stack (skip or fail without binaries), yield it, stop it.
 
@@ -62,7 +64,7 @@ def started_stack(
     (ledgers whose pytest process is gone) are stopped first; runs still going, and stacks of
     another shape (their own ledger_name), are left alone.
     """
-    missing = missing_parts(with_es=with_es)
+    missing = missing_parts(with_es=with_es, alerting=alerting)
     if missing:
         message = f"real-stack suite needs {', '.join(missing)}; {BUILD_HINT}"
         if in_ci():
@@ -80,6 +82,8 @@ def started_stack(
         ledger=ledger,
         gateways=gateways,
         gateway_env=gateway_env or {},
+        alerting=alerting,
+        extra_rule_files=extra_rule_files or [],
     )
     started = time.monotonic()
     try:

@@ -35,7 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.deploy._binaries import (
+    ALERTMANAGER_TEMPLATE,
     CONFIG,
+    ROOT,
+    alertmanager_bin,
     es_classpath_file,
     jaeger_path,
     otelcol_path,
@@ -55,6 +58,8 @@ STANDARD_PORTS = {
     "jaeger_health": 13134,
     "jaeger_health_grpc": 13132,
     "prometheus": 9090,
+    "alertmanager": 9093,
+    "alert_receiver": 9095,
     "es_http": 9200,
 }
 ES_LOGS_INDEX = "otel-logs"
@@ -169,6 +174,11 @@ class Stack:
     (agent.yaml) that takes the collector's ports; needs gateway_ports(N) in `ports`."""
     gateway_env: dict[str, str] = field(default_factory=dict)
     """Extra OTELCOL_* settings of every gateway (sampling percentage, decision wait, ...)."""
+    alerting: bool = False
+    """Also run Alertmanager (alertmanager.yml, short waits) and the webhook receiver
+    (scripts/stack/alert_receiver.py, writing run_dir/alerts.jsonl); Prometheus sends to it."""
+    extra_rule_files: list[Path] = field(default_factory=list)
+    """Rule files Prometheus loads besides collector-config/rules/*.yml."""
     processes: dict[str, Process] = field(default_factory=dict)
 
     # --- addresses -------------------------------------------------------------------------------
@@ -195,6 +205,11 @@ class Stack:
     def elasticsearch(self) -> str:
         """Elasticsearch's HTTP API."""
         return self.url("es_http")
+
+    @property
+    def alerts_file(self) -> Path:
+        """Where the webhook receiver appends one JSON line per alert it is sent."""
+        return self.run_dir / "alerts.jsonl"
 
     # --- processes -------------------------------------------------------------------------------
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
@@ -307,7 +322,13 @@ class Stack:
         config: dict[str, Any] = yaml.safe_load((CONFIG / "prometheus.yml").read_text())
         config["global"]["scrape_interval"] = "1s"
         config["global"]["evaluation_interval"] = "2s"
-        config["rule_files"] = [str(CONFIG / "rules" / "*.yml")]
+        config["rule_files"] = [str(CONFIG / "rules" / "*.yml"), *map(str, self.extra_rule_files)]
+        if self.alerting:
+            for am in config["alerting"]["alertmanagers"]:
+                for static in am["static_configs"]:
+                    static["targets"] = [f"127.0.0.1:{self.ports['alertmanager']}"]
+        else:
+            del config["alerting"]
         targets = {
             "otel-collector:8889": f"127.0.0.1:{self.ports['collector_prometheus']}",
             "otel-collector:8888": f"127.0.0.1:{self.ports['collector_metrics']}",
@@ -334,6 +355,8 @@ class Stack:
                 f"--storage.tsdb.path={data}",
                 f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
                 "--enable-feature=exemplar-storage",
+                # Alerts fired before Alertmanager is discovered are dropped; resend soon.
+                *(["--rules.alert.resend-delay=2s"] if self.alerting else []),
             ],
         )
         self.wait_until(
@@ -341,6 +364,57 @@ class Stack:
             lambda: http("GET", f"{self.prometheus}/-/ready")[0] == 200,
             deadline_s,
             "prometheus",
+        )
+
+    def alertmanager_config(self) -> Path:
+        """alertmanager.yml with the webhook at the local receiver and waits of a second."""
+        import yaml
+
+        config: dict[str, Any] = yaml.safe_load((CONFIG / "alertmanager.yml").read_text())
+        for route in [config["route"], *config["route"].get("routes", [])]:
+            route["group_wait"] = route["group_interval"] = "1s"
+        for receiver in config["receivers"]:
+            for hook in receiver.get("webhook_configs", []):
+                hook["url"] = f"{self.url('alert_receiver')}/alerts"
+        path = self.run_dir / "alertmanager.yml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    def start_alerting(self, deadline_s: float = 30) -> None:
+        """The webhook receiver, then Alertmanager (clustering off: no shared gossip port)."""
+        binary = alertmanager_bin("prometheus-alertmanager")
+        if binary is None:
+            raise StackError("prometheus-alertmanager not found; run scripts/stack/build.sh")
+        self.start(
+            "alert-receiver",
+            [
+                sys.executable, str(ROOT / "scripts" / "stack" / "alert_receiver.py"),
+                "--port", str(self.ports["alert_receiver"]), "--out", str(self.alerts_file),
+            ],
+        )  # fmt: skip
+        self.wait_until(
+            "the alert receiver",
+            lambda: http("GET", f"{self.url('alert_receiver')}/")[0] == 200,
+            deadline_s,
+            "alert-receiver",
+        )
+        data = self.run_dir / "am-data"
+        shutil.rmtree(data, ignore_errors=True)
+        self.start(
+            "alertmanager",
+            [
+                str(binary),
+                f"--config.file={self.alertmanager_config()}",
+                f"--storage.path={data}",
+                f"--web.listen-address=127.0.0.1:{self.ports['alertmanager']}",
+                "--cluster.listen-address=",
+            ],
+        )
+        self.wait_until(
+            f"Alertmanager at {self.url('alertmanager')}/-/ready",
+            lambda: http("GET", f"{self.url('alertmanager')}/-/ready")[0] == 200,
+            deadline_s,
+            "alertmanager",
         )
 
     def jaeger_env(self) -> dict[str, str]:
@@ -444,6 +518,8 @@ class Stack:
         try:
             if self.with_es:
                 self.start_elasticsearch()
+            if self.alerting:
+                self.start_alerting()
             self.start_prometheus()
             self.start_jaeger()
             self.start_collector()
@@ -533,9 +609,13 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
 
-def missing_parts(with_es: bool) -> list[str]:
+def missing_parts(with_es: bool, alerting: bool = False) -> list[str]:
     """What build.sh has not produced yet (empty when the stack can start)."""
     missing = []
+    if alerting and alertmanager_bin("prometheus-alertmanager") is None:
+        missing.append("Alertmanager")
+    elif alerting and not ALERTMANAGER_TEMPLATE.exists():
+        missing.append(f"Alertmanager's template {ALERTMANAGER_TEMPLATE}")
     if not otelcol_path().exists():
         missing.append(f"collector ({otelcol_path()})")
     if not jaeger_path().exists():
@@ -585,7 +665,13 @@ def _cli() -> int:
         print(f"a stack already runs from {run_dir} (stop it with `down`)", file=sys.stderr)
         return 3
     run_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(run_dir=run_dir, ports=dict(STANDARD_PORTS), with_es=not args.no_es)
+    stack = Stack(
+        run_dir=run_dir,
+        ports=dict(STANDARD_PORTS),
+        with_es=not args.no_es,
+        alerting=alertmanager_bin("prometheus-alertmanager") is not None
+        and ALERTMANAGER_TEMPLATE.exists(),
+    )
     try:
         stack.start_all()
     except StackError as exc:
@@ -596,6 +682,11 @@ def _cli() -> int:
         f"  OTLP        grpc 127.0.0.1:4317  http {stack.otlp_http}\n"
         f"  Jaeger      {stack.jaeger}\n"
         f"  Prometheus  {stack.prometheus}\n"
+        + (
+            f"  Alertmanager {stack.url('alertmanager')}, alerts in {stack.alerts_file}\n"
+            if stack.alerting
+            else ""
+        )
         + (
             f"  Elasticsearch {stack.elasticsearch} (index {ES_LOGS_INDEX})\n"
             if stack.with_es
