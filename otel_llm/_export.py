@@ -113,7 +113,8 @@ class DropReport:
 
     def tick(self, signal: Signal) -> None:
         """Log the pending summary of ``signal`` if its interval has passed."""
-        self._emit(self._take(signal, force=False))
+        if not self._busy():  # inside our own WARNING: keep it pending for the next one
+            self._emit(self._take(signal, force=False))
 
     def flush(self) -> None:
         """Log every pending summary now (shutdown)."""
@@ -161,10 +162,13 @@ class DropReport:
             "reachable and keeping up? See docs/reliability.md, Self-observability."
         ]
 
+    def _busy(self) -> bool:
+        return bool(getattr(self._local, "busy", False))
+
     def _emit(self, messages: list[str]) -> None:
         # A WARNING can itself become a log record for a full log queue: that drop is
-        # counted but not logged from inside this call (no recursion).
-        if not messages or getattr(self._local, "busy", False):
+        # counted, and logged with a later summary, not from inside this call (no recursion).
+        if not messages or self._busy():
             return
         self._local.busy = True
         try:

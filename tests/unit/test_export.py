@@ -297,6 +297,33 @@ def test_report_logs_once_per_interval_with_the_count_since_the_last(
     assert dropped(otel_capture, "traces", "queue_full") == 8
 
 
+def test_a_drop_caused_by_the_warning_itself_is_kept_for_the_next_summary(
+    otel_capture: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The WARNING can land in a full log queue (one more dropped record): that nested drop
+    is counted and summed into a later WARNING, never logged from inside the first."""
+    report = DropReport()
+
+    class FullLogQueue(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            report.dropped("logs", semconv.ERROR_QUEUE_FULL, 1)
+
+    handler = FullLogQueue()
+    logging.getLogger("otel_llm").addHandler(handler)
+    caplog.set_level(logging.WARNING, logger="otel_llm")
+    try:
+        report.dropped("logs", semconv.ERROR_QUEUE_FULL, 10)
+        assert len(warnings_of(caplog)) == 1
+        report.flush()
+    finally:
+        logging.getLogger("otel_llm").removeHandler(handler)
+    messages = warnings_of(caplog)
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("otel-llm: 10 log records dropped")
+    assert messages[1].startswith("otel-llm: 1 log records dropped")
+    assert dropped(otel_capture, "logs", semconv.ERROR_QUEUE_FULL) == 12
+
+
 def test_interval_must_be_positive() -> None:
     """A zero interval is a caller error, said at the call."""
     with pytest.raises(ValueError, match="interval_s must be positive"):
