@@ -41,7 +41,7 @@ from opentelemetry.sdk.trace.sampling import (
 from . import __version__, _attributes, _runtime
 from ._attributes import AttributesSpanProcessor
 from ._export import REPORT, quiet_sdk_export_logs, watch
-from ._fork import fork_safe_lock, own_connections, shutdown_at_worker_exit
+from ._fork import fork_safe_lock, own_connections, own_process_pid, shutdown_at_worker_exit
 from ._logging import setup_logging, teardown_logging
 from ._pricing import configure_pricing
 from ._process import check_available, start_process_metrics
@@ -304,8 +304,8 @@ def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, int]]:
                     OTLPSpanExporter as HttpSpanExporter,
                 )
 
-                http_exporter = own_connections(
-                    HttpSpanExporter(**_otlp_kwargs(settings, "traces"))
+                http_exporter = HttpSpanExporter(
+                    **_otlp_kwargs(settings, "traces"), session=own_connections("traces")
                 )
                 exporters.append((http_exporter, 5000))
             else:
@@ -334,8 +334,8 @@ def _metric_readers(settings: Settings) -> tuple[list[MetricReader], str | None]
                     OTLPMetricExporter as HttpMetricExporter,
                 )
 
-                exporter: Any = own_connections(
-                    HttpMetricExporter(**_otlp_kwargs(settings, "metrics"))
+                exporter: Any = HttpMetricExporter(
+                    **_otlp_kwargs(settings, "metrics"), session=own_connections("metrics")
                 )
             else:
                 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
@@ -382,7 +382,11 @@ def _log_exporters(settings: Settings) -> list[LogRecordExporter]:
                     OTLPLogExporter as HttpLogExporter,
                 )
 
-                exporters.append(own_connections(HttpLogExporter(**_otlp_kwargs(settings, "logs"))))
+                exporters.append(
+                    HttpLogExporter(
+                        **_otlp_kwargs(settings, "logs"), session=own_connections("logs")
+                    )
+                )
             else:
                 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import (
                     OTLPLogExporter as GrpcLogExporter,
@@ -441,6 +445,11 @@ def _build(settings: Settings, arguments: Mapping[str, Any], redactor: Redactor)
         _logs.set_logger_provider(logger_provider)
         owned.add("logs")
 
+    # A forked child reports its own pid in the resource of the providers made here.
+    own_process_pid(
+        *(p for kind, p in (("traces", tracer_provider), ("metrics", meter_provider),
+                            ("logs", logger_provider)) if kind in owned)
+    )  # fmt: skip
     # Count and summarise lost telemetry (ours and adopted providers' batch processors).
     watch(tracer_provider, meter_provider, logger_provider)
     quiet_sdk_export_logs()

@@ -11,8 +11,11 @@ does for its processors and CPython does for ``logging`` handlers.
 An OTLP/HTTP exporter keeps its connection to the collector open between exports. A child
 forked after an export inherits that socket: parent and child would write their requests
 into the same connection and corrupt each other's (the collector rejects the mangled
-protobuf, and each may read the other's response). :func:`own_connections` registers an
-exporter's connection pool, and the child starts with an empty one.
+protobuf, and each may read the other's response). :func:`own_connections` gives each
+exporter a session whose connection pool the child replaces with an empty one.
+
+The SDK gives a forked child a new ``service.instance.id``; :func:`own_process_pid` makes
+it also report its own ``process.pid`` (``configure()`` puts the pid in the resource).
 
 ``multiprocessing`` ends its worker processes with ``os._exit()``: ``atexit`` handlers
 (where ``configure()`` registers the final flush) never run there, and the spans a worker
@@ -25,11 +28,9 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-__all__ = ["fork_safe_lock", "own_connections", "shutdown_at_worker_exit"]
-
-_E = TypeVar("_E")
+__all__ = ["fork_safe_lock", "own_connections", "own_process_pid", "shutdown_at_worker_exit"]
 
 
 class _Handle(Protocol):
@@ -47,13 +48,22 @@ def fork_safe_lock() -> threading.Lock:
     return lock
 
 
-def own_connections(exporter: _E) -> _E:
-    """Make a forked child open its own connections for ``exporter`` (an OTLP/HTTP
-    exporter's ``requests`` session); other exporters pass through. Returns ``exporter``."""
-    session = getattr(exporter, "_session", None)
-    if session is not None and hasattr(session, "adapters"):
-        _SESSIONS.add(session)
-    return exporter
+def own_connections(signal: str) -> Any:
+    """A ``requests`` session for the OTLP/HTTP exporter of ``signal`` (``traces``,
+    ``metrics``, ``logs``) whose pooled connections a forked child does not inherit; None
+    when a credential provider (``OTEL_PYTHON_EXPORTER_OTLP_HTTP_*CREDENTIAL_PROVIDER``)
+    supplies the exporter's session."""
+    for name in (
+        "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER",
+        f"OTEL_PYTHON_EXPORTER_OTLP_HTTP_{signal.upper()}_CREDENTIAL_PROVIDER",
+    ):
+        if os.environ.get(name):
+            return None
+    import requests
+
+    session = requests.Session()
+    _SESSIONS.add(session)
+    return session
 
 
 def _after_in_child() -> None:
@@ -75,6 +85,27 @@ def _after_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_in_child)
+
+
+def own_process_pid(*providers: object) -> None:
+    """Set ``process.pid`` in the resource of ``providers`` to the child's pid after a fork.
+
+    Registered after the providers were made, so it runs after their own fork handlers
+    (which re-initialise the lock that updating their resource takes).
+    """
+    refs = [weakref.ref(provider) for provider in providers]
+
+    def after_in_child() -> None:
+        from opentelemetry.sdk.resources import PROCESS_PID, Resource
+
+        pid = Resource({PROCESS_PID: os.getpid()})
+        for ref in refs:
+            update = getattr(ref(), "_update_resource", None)  # the SDK's own fork refresh
+            if update is not None:
+                update(pid)
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=after_in_child)
 
 
 def shutdown_at_worker_exit(handle: _Handle) -> None:

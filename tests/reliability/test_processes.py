@@ -187,6 +187,13 @@ def test_fork_after_configure(receiver: Receiver) -> None:
         ]
         assert len(mine) == SPANS_PER_PROCESS, f"child {child} lost spans"
         assert {s.attributes["test.pid"] for s in mine} == {int(pid)}
+        # under its own identity: its pid and a new instance id in the resource
+        assert {s.resource["process.pid"] for s in mine} == {int(pid)}
+    instances = {
+        s.resource["process.pid"]: s.resource["service.instance.id"] for s in receiver.spans
+    }
+    assert len(set(instances.values())) == 3, instances
+    assert set(receiver.metric_pids) == {report["parent"], *map(int, report["children"])}
     parent = [s for s in receiver.spans if str(s.attributes["test.step"]).startswith("parent-")]
     assert len(parent) == SPANS_PER_PROCESS + 2
     assert len(receiver.spans) == 3 * SPANS_PER_PROCESS + 2
