@@ -237,6 +237,25 @@ def overview() -> dict[str, Any]:
             "short",
             description="Telemetry failures the SDK swallowed so the application kept running.",
         ),
+        panel(
+            "SLO error budget remaining (30 days)",
+            [("slo:error_budget_remaining:ratio", "{{slo}}")],
+            "percentunit",
+            description=(
+                "Share of each SLO's 30-day error budget not yet spent: 100% untouched, 0% used"
+                " up, below 0 overspent. All services and models (rules/slo.yml; the objectives"
+                " are knobs there). Alert SLOErrorBudgetLow below 25%."
+            ),
+        ),
+        panel(
+            "SLO burn rate (1 h)",
+            [("slo:sli_error:ratio_rate1h / slo:error_budget:ratio", "{{slo}}")],
+            "short",
+            description=(
+                "How fast each SLO spends its budget: 1 spends exactly the budget in 30 days."
+                " Alert SLOErrorBudgetBurnFast pages at 14.4 (with the 5-minute rate agreeing)."
+            ),
+        ),
     ]
     return dashboard(
         "otel-llm-overview",

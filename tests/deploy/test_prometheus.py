@@ -91,17 +91,47 @@ def test_rule_unit_tests_pass(test_file: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_every_alert_has_a_unit_test() -> None:
-    """Each alert in llm.yml is exercised (firing) by at least one promtool test case."""
-    rules = yaml.safe_load((CONFIG / "rules" / "llm.yml").read_text())
+def alert_cases(rule_file: Path) -> tuple[set[str], set[str], set[str]]:
+    """(alerts of `rule_file`, alerts some test expects to fire, alerts some test expects quiet),
+    over every test file that loads `rule_file`."""
+    rules = yaml.safe_load(rule_file.read_text())
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
-    tested: set[str] = set()
-    for test in yaml.safe_load((CONFIG / "rules" / "tests" / "llm_test.yml").read_text())["tests"]:
-        for case in test.get("alert_rule_test", []):
-            if case.get("exp_alerts"):
-                tested.add(case["alertname"])
-    assert alerts
-    assert alerts - tested == set()
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for test_file in RULE_TESTS:
+        spec = yaml.safe_load(test_file.read_text())
+        loaded = {(test_file.parent / f).resolve() for f in spec["rule_files"]}
+        if rule_file.resolve() not in loaded:
+            continue
+        for test in spec["tests"]:
+            for case in test.get("alert_rule_test", []):
+                (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
+    return alerts, firing, quiet
+
+
+@pytest.mark.parametrize("rule_file", RULE_FILES, ids=lambda p: p.name)
+def test_every_alert_has_a_firing_and_a_quiet_unit_test(rule_file: Path) -> None:
+    """Each alert is exercised by a promtool case where it fires and one where it must not."""
+    alerts, firing, quiet = alert_cases(rule_file)
+    if not alerts:
+        pytest.skip(f"{rule_file.name} has recording rules only")
+    assert alerts - firing == set(), "never seen firing"
+    assert alerts - quiet == set(), "never seen staying quiet"
+
+
+def test_slo_threshold_is_the_same_in_every_window() -> None:
+    """The time-to-first-chunk SLO reads one bucket bound in all of its window rules."""
+    rules = yaml.safe_load((CONFIG / "rules" / "slo.yml").read_text())
+    bounds = [
+        re.findall(r'le=~"([^"]+)"', r["expr"])
+        for g in rules["groups"]
+        for r in g["rules"]
+        if r.get("labels", {}).get("slo") == "genai-time-to-first-chunk"
+        and "record" in r
+        and r["record"].startswith("slo:sli_error:")
+    ]
+    assert len(bounds) == 8
+    assert {b for found in bounds for b in found} == {r"1|1\\.0"}
 
 
 def test_promtool_rejects_a_broken_expression(tmp_path: Path) -> None:

@@ -464,6 +464,8 @@ class Stack:
             "OTELCOL_ELASTICSEARCH_ENDPOINT": self.elasticsearch,
             "OTELCOL_ES_LOGS_INDEX": ES_LOGS_INDEX,
             "OTELCOL_DEPLOYMENT_ENVIRONMENT": "e2e",
+            # Tests read series minutes after the workload that made them has exited.
+            "OTELCOL_METRIC_EXPIRATION": "10m",
         }
 
     def start_collector(self, deadline_s: float = 60) -> None:
