@@ -31,6 +31,7 @@ from ._stream import Stream, stream
 from ._tokenize import Tokenize, tokenize
 from ._tool import Tool, tool
 from ._traced import traced
+from ._web import TraceResponseMiddleware, TraceResponseWSGIMiddleware
 
 
 def current_trace_id() -> str | None:
@@ -54,6 +55,8 @@ __all__ = [
     "Telemetry",
     "Tokenize",
     "Tool",
+    "TraceResponseMiddleware",
+    "TraceResponseWSGIMiddleware",
     "__version__",
     "attributes",
     "budget",

@@ -42,7 +42,11 @@ DEFAULTS: dict[str, str] = {
 
 
 def _ours(entry_point: Any) -> bool:
-    return str(getattr(entry_point, "value", "")).startswith("otel_llm.")
+    """otel-llm's entry point, or the contrib one otel-llm's registry loads (FastAPI)."""
+    value = str(getattr(entry_point, "value", ""))
+    return value.startswith("otel_llm.") or value == instrumentation.INSTRUMENTORS.get(
+        str(getattr(entry_point, "name", ""))
+    )
 
 
 def _selected() -> set[str] | None:
@@ -61,6 +65,13 @@ class OtelLlmDistro(BaseDistro):  # type: ignore[misc]
     def _configure(self, **kwargs: Any) -> None:
         for name, value in DEFAULTS.items():
             os.environ.setdefault(name, value)
+        selected = _selected()
+        web = instrumentation.WEB if selected is None else instrumentation.WEB & selected
+        if any(instrumentation.available(name) for name in web):
+            # Before any instrumentor reads it: stable HTTP names for the web spans.
+            from ._web import opt_in_http_semconv
+
+            opt_in_http_semconv()
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         """Load one instrumentor entry point.

@@ -414,3 +414,15 @@ ERROR_TIMEOUT: Final = "timeout"
 METRIC_OVERFLOW: Final = "otel.metric.overflow"
 """Attribute (true) the SDK puts on the one series that collects attribute sets past the
 cardinality limit; its presence means a metric lost its breakdown."""
+
+# ---------------------------------------------------------------------------
+# Web requests (HTTP semconv, stable; W3C Trace Context Level 2)
+# ---------------------------------------------------------------------------
+HTTP_ROUTE: Final = "http.route"
+"""The matched route template of an HTTP server request (``/chat/{id}``), never the raw path."""
+METRIC_HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
+"""Duration of HTTP server requests (s), recorded by the official ASGI/WSGI instrumentations."""
+ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+"""Standard opt-in list; otel-llm adds ``http`` so web spans and metrics use the stable names."""
+TRACERESPONSE_HEADER: Final = "traceresponse"
+"""W3C response header ``00-<trace-id>-<span-id>-<flags>`` naming the server span's trace."""

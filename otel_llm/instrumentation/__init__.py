@@ -9,6 +9,10 @@ never installs ``litellm`` never pays for importing our litellm adapter.
 honours ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (names, or ``*`` for all), is idempotent
 and never raises because a library is missing, too old or too new: that library is skipped
 with one debug message.
+
+Web frameworks (FastAPI, Starlette, Flask) are in the same registry: their HTTP server spans
+come from the official OpenTelemetry contrib ASGI/FastAPI/WSGI instrumentations (the
+``web`` extra), so every LLM span of a request nests under its server span.
 """
 
 from __future__ import annotations
@@ -39,8 +43,22 @@ INSTRUMENTORS: Final[dict[str, str]] = {
     "tiktoken": "otel_llm.instrumentation.tiktoken:TiktokenInstrumentor",
     "transformers": "otel_llm.instrumentation.transformers:TransformersInstrumentor",
     "litellm": "otel_llm.instrumentation.litellm:LiteLLMInstrumentor",
+    # Web frameworks: HTTP server spans that every LLM span nests under (otel-llm[web]).
+    "fastapi": "opentelemetry.instrumentation.fastapi:FastAPIInstrumentor",
+    "starlette": "otel_llm.instrumentation.starlette:StarletteInstrumentor",
+    "flask": "otel_llm.instrumentation.flask:FlaskInstrumentor",
 }
 """Library name (also its import name and entry-point name) -> ``"module:Class"``."""
+
+WEB: Final = frozenset({"fastapi", "starlette", "flask"})
+"""The web frameworks in the registry: they need ``otel-llm[web]`` besides the framework."""
+
+_NEEDS: Final[dict[str, str]] = {
+    "fastapi": "opentelemetry.instrumentation.fastapi",
+    "starlette": "opentelemetry.instrumentation.asgi",
+    "flask": "opentelemetry.instrumentation.wsgi",
+}
+"""Contrib package (import name) an instrumentor needs besides its library."""
 
 ENV_DISABLED: Final = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 """The standard OTel variable listing instrumentations not to load (``*`` = all)."""
@@ -67,9 +85,20 @@ def instrumentor(library: str) -> Any:
 
 def _installed(library: str) -> bool:
     try:
-        return importlib.util.find_spec(library) is not None
+        return all(
+            importlib.util.find_spec(name) is not None
+            for name in (library, _NEEDS.get(library, library))
+        )
     except (ImportError, ValueError):  # a broken or half-installed package
         return False
+
+
+def _instrument_kwargs(library: str) -> dict[str, Any]:
+    if library == "fastapi":
+        from .starlette import ASGI_EXCLUDE_SPANS
+
+        return {"exclude_spans": ASGI_EXCLUDE_SPANS}
+    return {}
 
 
 def available(library: str) -> bool:
@@ -99,6 +128,11 @@ def instrument(libraries: Iterable[str] | None = None) -> list[str]:
         if unknown:
             raise ValueError(f"cannot instrument {unknown}; supported: {', '.join(INSTRUMENTORS)}")
     disabled = disabled_libraries()
+    if any(n in WEB and n not in disabled and _installed(n) for n in wanted):
+        # Before the first instrumentor reads it: stable HTTP names for the web spans.
+        from .._web import opt_in_http_semconv
+
+        opt_in_http_semconv()
     done: list[str] = []
     for name in INSTRUMENTORS:
         if name not in wanted:
@@ -116,7 +150,7 @@ def instrument(libraries: Iterable[str] | None = None) -> list[str]:
                 if conflict is not None:
                     _log.debug("otel-llm: %s not instrumented: %s", name, conflict)
                     continue
-                inst.instrument(skip_dep_check=True)
+                inst.instrument(skip_dep_check=True, **_instrument_kwargs(name))
         except Exception as exc:  # never break the application's startup
             report_error(f"instrumentation.{name}", exc)
             continue
