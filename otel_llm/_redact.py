@@ -113,8 +113,10 @@ _TOKENS: tuple[str, ...] = (
     r"eyJ[A-Za-z0-9_\-]{4,}(?:\.[A-Za-z0-9_\-]{2,}){2,4}",
 )
 
-# A token's boundary: what may not come right before a secret's first character.
-_START = r"(?<![A-Za-z0-9_\-])"
+# What may come right before a secret: not a character of a longer word, except the
+# letter of an escape (a newline in captured JSON content is "\\n", right before the key).
+_ESCAPED = r"(?<=\\[ntr])"
+_START = r"(?:(?<![A-Za-z0-9_\-])|" + _ESCAPED + ")"
 _TOKEN = re.compile(_START + "(?:" + "|".join(_TOKENS) + ")")
 
 # Tokens live in runs of these characters, 16 or more long. Prose has few such runs (ids,
@@ -125,6 +127,12 @@ _TOKEN = re.compile(_START + "(?:" + "|".join(_TOKENS) + ")")
 _RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.+/="
 _RUN_MASK = bytes(ord("a") if byte in _RUN_CHARS else ord(" ") for byte in range(256))
 _LONG_RUN = b"a" * 16
+
+# Line breaks between the lines of a PEM block: real, escaped (once or more: JSON in JSON)
+# or flattened to spaces. A base64 line is one only if a break, the END line, a closing
+# quote or the end follows.
+_PEM_BREAK = r"(?:\r?\n|(?:\\+r)?\\+n|[ \t])"
+_PEM_BREAKS = _PEM_BREAK + "*"
 
 # An optional quote before a separator, escaped too: JSON inside a JSON string (a captured
 # prompt that quotes a config file) has \" where plain JSON has ".
@@ -138,21 +146,33 @@ _QUOTE = r"(?:\\*[\"'])?"
 # so a redacted line still says what it was. Every quantifier is bounded or stops at a
 # character the next element cannot start with: no backtracking blow-up on hostile input.
 _CONTEXT: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    # PEM private keys (RSA, EC, DSA, OPENSSH, PKCS#8, ENCRYPTED, PGP blocks), multi-line
-    # or with escaped newlines (JSON). The body is what a key block holds (base64, header
-    # lines, escapes), so a key cut short (no END line: a truncated attribute) is redacted
-    # up to where the block would have gone on, not to the end of the text.
+    # PEM private keys (RSA, EC, DSA, OPENSSH, PKCS#8, ENCRYPTED, PGP blocks), lines split
+    # by newlines, escaped newlines (JSON) or spaces. The body is what a key block holds
+    # (header lines, then base64 lines), so a key cut short (no END line: a truncated
+    # attribute) is redacted as far as it goes, and the text after it is left alone.
     (
         ("private key",),
         r"-----BEGIN [A-Z0-9 ]{0,24}PRIVATE KEY(?: BLOCK)?-----"
-        r"(?:[A-Za-z0-9+/=\s\\:,]|-(?!----END ))*"
-        r"(?:-----END [A-Z0-9 ]{0,24}PRIVATE KEY(?: BLOCK)?-----)?",
+        + _PEM_BREAKS
+        + r"(?:[A-Za-z][A-Za-z\-]{0,30}: [^\r\n\\]*"
+        + _PEM_BREAKS
+        + r")*"
+        + r"(?:[A-Za-z0-9+/=]++(?:"
+        + _PEM_BREAK
+        + r"++|(?=-----END|[\"']|\Z)))*"
+        + r"(?:-----END [A-Z0-9 ]{0,24}PRIVATE KEY(?: BLOCK)?-----)?",
         REDACTED,
     ),
     # Authorization / Proxy-Authorization header values, with or without a scheme
     (
         ("authorization",),
-        r"(?i)\b((?:proxy-)?authorization" + _QUOTE + r"\s*[:=]\s*" + _QUOTE + r"(?:[a-z]+\s+)?)"
+        r"(?i)(?:\b|"
+        + _ESCAPED
+        + r")((?:proxy-)?authorization"
+        + _QUOTE
+        + r"\s*[:=]\s*"
+        + _QUOTE
+        + r"(?:[a-z]+\s+)?)"
         r"(?![a-z]+\s+\[REDACTED\])[^\s\"'\\,;\[]+",
         r"\1" + REDACTED,
     ),
@@ -161,7 +181,7 @@ _CONTEXT: tuple[tuple[tuple[str, ...], str, str], ...] = (
     # stays readable.
     (
         ("bearer", "basic"),
-        r"([Bb](?<![A-Za-z0-9_][Bb])(?:earer|EARER|asic|ASIC))(\s+)"
+        r"([Bb](?:(?<![A-Za-z0-9_][Bb])|(?<=\\[ntr][Bb]))(?:earer|EARER|asic|ASIC))(\s+)"
         r"(?=[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-]|[A-Za-z0-9._~+/=\-]+[A-Z])"
         r"[A-Za-z0-9._~+/=\-]{8,}",
         r"\1\2" + REDACTED,
@@ -214,7 +234,7 @@ def _reversed_key(key: str) -> str:
 _PAIR_REVERSED = re.compile(
     rb"[=:]\s*(?:[\"']\\*)?(?:"
     + "|".join(_reversed_key(k) for k in sorted(_PAIR_KEYS, key=len, reverse=True)).encode()
-    + rb")(?![a-z0-9])"
+    + rb")(?:(?![a-z0-9])|(?=[ntr]\\))"
 )
 # The value after the separator: up to a delimiter of the syntaxes it comes in (query
 # strings, JSON, connection strings, headers). None starts with "[", so one already

@@ -60,15 +60,18 @@ def test_normal_prompt_is_unchanged() -> None:
 
 def test_the_whole_corpus_in_one_captured_prompt() -> None:
     """All secrets in one chat history, JSON-encoded as content capture records it (quotes
-    and newlines escaped), interleaved with the look-alikes: none leaks, look-alikes stay."""
+    and newlines escaped: a secret right after "\\n"), interleaved with the look-alikes,
+    and once more all in one completion: none leaks, look-alikes stay, JSON stays valid."""
     messages = [
-        {"role": "user", "content": f"{secret.text}\n{LOOKALIKES[i % len(LOOKALIKES)]}"}
+        {"role": "user", "content": f"{LOOKALIKES[i % len(LOOKALIKES)]}\n{secret.text}\nok"}
         for i, secret in enumerate(CORPUS)
     ]
+    messages.append({"role": "assistant", "content": "\n".join(s.text for s in CORPUS)})
     once = REDACTOR.text(json.dumps(messages))
     assert leaks(once) == []
     assert all(json.dumps(text)[1:-1] in once for text in LOOKALIKES)
-    assert json.loads(once)[0]["role"] == "user"  # still valid JSON
+    assert json.loads(once)[0]["role"] == "user"
+    assert REDACTOR.text(once) == once
 
 
 def _detect_secrets(text: str) -> list[str]:
