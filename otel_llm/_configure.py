@@ -41,7 +41,13 @@ from opentelemetry.sdk.trace.sampling import (
 from . import __version__, _attributes, _runtime
 from ._attributes import AttributesSpanProcessor
 from ._export import REPORT, quiet_sdk_export_logs, watch
-from ._fork import fork_safe_lock, own_connections, own_process_pid, shutdown_at_worker_exit
+from ._fork import (
+    fork_safe_lock,
+    own_connections,
+    own_process_pid,
+    reinit_export_lock,
+    shutdown_at_worker_exit,
+)
 from ._logging import setup_logging, teardown_logging
 from ._pricing import configure_pricing
 from ._process import check_available, start_process_metrics
@@ -427,6 +433,8 @@ def _build(settings: Settings, arguments: Mapping[str, Any], redactor: Redactor)
         meter_provider = existing_mp
     else:
         readers, prometheus_url = _metric_readers(settings)
+        for reader in readers:
+            reinit_export_lock(reader)
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         metrics.set_meter_provider(meter_provider)
         owned.add("metrics")

@@ -30,7 +30,13 @@ import threading
 import weakref
 from typing import Any, Protocol
 
-__all__ = ["fork_safe_lock", "own_connections", "own_process_pid", "shutdown_at_worker_exit"]
+__all__ = [
+    "fork_safe_lock",
+    "own_connections",
+    "own_process_pid",
+    "reinit_export_lock",
+    "shutdown_at_worker_exit",
+]
 
 
 class _Handle(Protocol):
@@ -46,6 +52,15 @@ def fork_safe_lock() -> threading.Lock:
     lock = threading.Lock()
     _LOCKS.add(lock)
     return lock
+
+
+def reinit_export_lock(reader: object) -> None:
+    """Give ``reader`` (the SDK's ``PeriodicExportingMetricReader``) an unlocked export
+    lock in a forked child: the SDK restarts its thread at the fork but keeps the lock, so
+    a child forked while the parent exported metrics hung at its first metric export."""
+    lock = getattr(reader, "_export_lock", None)
+    if lock is not None and hasattr(lock, "_at_fork_reinit"):
+        _LOCKS.add(lock)
 
 
 def own_connections(signal: str) -> Any:

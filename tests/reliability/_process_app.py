@@ -20,6 +20,8 @@ from typing import Any
 import otel_llm
 
 SPANS_PER_PROCESS = 50
+REPORT = "scenario report: "
+"""Prefix of the JSON line (the app's own log lines go to the same stream)."""
 CHILD_DEADLINE = 30.0
 
 
@@ -129,6 +131,31 @@ def fork_mid_export(endpoint: str) -> dict[str, Any]:
     return {"parent": os.getpid(), "children": {str(pid): codes[pid]}}
 
 
+def fork_mid_metric_export(endpoint: str) -> dict[str, Any]:
+    """Fork while the parent's metric reader thread waits inside an OTLP export (the
+    receiver holds the request): the child's own metric export must still finish."""
+    import urllib.request
+
+    telemetry = _configure(endpoint + "/stall", traces_exporter="none")
+    _work("parent")
+    threading.Thread(target=telemetry.force_flush, daemon=True).start()
+    deadline = time.monotonic() + CHILD_DEADLINE
+    while urllib.request.urlopen(endpoint + "/stalled", timeout=5).read() != b"yes":
+        if time.monotonic() > deadline:
+            return {"error": "the metric export never reached the receiver"}
+        time.sleep(0.05)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            _work("child")
+            code = 0 if telemetry.force_flush(5_000) else 2
+        finally:
+            os._exit(code)
+    codes = _wait([pid])
+    return {"parent": os.getpid(), "children": {str(pid): codes[pid]}}
+
+
 def _task(step: str) -> int:
     _work(step)
     return os.getpid()
@@ -163,9 +190,11 @@ def main() -> None:
         result = fork(endpoint)
     elif scenario == "fork-mid-export":
         result = fork_mid_export(endpoint)
+    elif scenario == "fork-mid-metric-export":
+        result = fork_mid_metric_export(endpoint)
     else:
         result = pool(endpoint, scenario.removeprefix("pool-"))
-    print(json.dumps(result), flush=True)
+    print(REPORT + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

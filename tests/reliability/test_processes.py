@@ -39,7 +39,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from tests.reliability._process_app import SPANS_PER_PROCESS
+from tests.reliability._process_app import REPORT, SPANS_PER_PROCESS
 from tests.reliability.conftest import FIGURES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +75,10 @@ class Receiver:
     metric_pids: Counter[int] = field(default_factory=Counter)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stalled: threading.Event = field(default_factory=threading.Event)
+    """Set while the first request to ``/stall/...`` is held."""
+    release: threading.Event = field(default_factory=threading.Event)
+    """Set to let the held request go (at the end of the test at the latest)."""
 
     def steps(self) -> Counter[str]:
         """How many times each ``test.step`` arrived."""
@@ -95,8 +99,21 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return None
 
+        def do_GET(self) -> None:
+            reply = b"yes" if receiver.stalled.is_set() else b"no"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path.startswith("/stall/"):
+                with receiver.lock:
+                    first = not receiver.stalled.is_set()
+                    receiver.stalled.set()
+                if first:  # an exporter stuck mid-export, until the test ends
+                    receiver.release.wait(TIMEOUT)
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
             if self.path.endswith("/v1/traces"):
@@ -125,11 +142,14 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 reply = ExportMetricsServiceResponse().SerializeToString()
             else:
                 reply = b""
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+            except OSError:  # the held request's client gave up waiting
+                self.close_connection = True
 
     return Handler
 
@@ -144,6 +164,7 @@ def receiver() -> Iterator[Receiver]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield received
+    received.release.set()
     server.shutdown()
     server.server_close()
 
@@ -159,7 +180,9 @@ def run_scenario(scenario: str, receiver: Receiver) -> dict[str, Any]:
         env={**os.environ, "OTEL_METRIC_EXPORT_INTERVAL": "500"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [line for line in done.stdout.splitlines() if line.startswith(REPORT)]
+    assert len(lines) == 1, done.stdout[-3000:]
+    report: dict[str, Any] = json.loads(lines[0].removeprefix(REPORT))
     return report
 
 
@@ -204,6 +227,14 @@ def test_fork_while_exporter_holds_locks(receiver: Receiver) -> None:
     exporter (its locks held) still exports its own span, well within the deadline."""
     report = run_scenario("fork-mid-export", receiver)
     assert list(report["children"].values()) == [0], report
+
+
+def test_fork_while_metric_export_in_flight(receiver: Receiver) -> None:
+    """A child forked while the parent's metric reader is inside an OTLP export (its
+    export lock held, the collector not answering) still exports its own metrics."""
+    report = run_scenario("fork-mid-metric-export", receiver)
+    assert list(report["children"].values()) == [0], report
+    assert {int(pid) for pid in report["children"]} <= set(receiver.metric_pids)
 
 
 # -- multiprocessing ----------------------------------------------------------------------------
