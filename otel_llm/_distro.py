@@ -42,11 +42,7 @@ DEFAULTS: dict[str, str] = {
 
 
 def _ours(entry_point: Any) -> bool:
-    """otel-llm's entry point, or the contrib one otel-llm's registry loads (FastAPI)."""
-    value = str(getattr(entry_point, "value", ""))
-    return value.startswith("otel_llm.") or value == instrumentation.INSTRUMENTORS.get(
-        str(getattr(entry_point, "name", ""))
-    )
+    return str(getattr(entry_point, "value", "")).startswith("otel_llm.")
 
 
 def _selected() -> set[str] | None:

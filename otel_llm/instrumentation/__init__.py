@@ -44,7 +44,7 @@ INSTRUMENTORS: Final[dict[str, str]] = {
     "transformers": "otel_llm.instrumentation.transformers:TransformersInstrumentor",
     "litellm": "otel_llm.instrumentation.litellm:LiteLLMInstrumentor",
     # Web frameworks: HTTP server spans that every LLM span nests under (otel-llm[web]).
-    "fastapi": "opentelemetry.instrumentation.fastapi:FastAPIInstrumentor",
+    "fastapi": "otel_llm.instrumentation.fastapi:FastAPIInstrumentor",
     "starlette": "otel_llm.instrumentation.starlette:StarletteInstrumentor",
     "flask": "otel_llm.instrumentation.flask:FlaskInstrumentor",
 }
@@ -91,14 +91,6 @@ def _installed(library: str) -> bool:
         )
     except (ImportError, ValueError):  # a broken or half-installed package
         return False
-
-
-def _instrument_kwargs(library: str) -> dict[str, Any]:
-    if library == "fastapi":
-        from .starlette import ASGI_EXCLUDE_SPANS
-
-        return {"exclude_spans": ASGI_EXCLUDE_SPANS}
-    return {}
 
 
 def available(library: str) -> bool:
@@ -150,7 +142,7 @@ def instrument(libraries: Iterable[str] | None = None) -> list[str]:
                 if conflict is not None:
                     _log.debug("otel-llm: %s not instrumented: %s", name, conflict)
                     continue
-                inst.instrument(skip_dep_check=True, **_instrument_kwargs(name))
+                inst.instrument(skip_dep_check=True)
         except Exception as exc:  # never break the application's startup
             report_error(f"instrumentation.{name}", exc)
             continue

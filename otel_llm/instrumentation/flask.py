@@ -3,9 +3,10 @@
 The contrib ``opentelemetry-instrumentation-flask`` is published only in versions that pin
 an older OpenTelemetry SDK than otel-llm needs, so otel-llm puts the contrib WSGI
 ``OpenTelemetryMiddleware`` (``opentelemetry-instrumentation-wsgi``) around each Flask app
-itself. It hooks ``Flask.__call__`` on the class, so apps created before ``configure()``
-are covered too, from their next request on. Flask's ``request_started`` signal names the
-server span ``{method} {url rule}`` and sets ``http.route``.
+itself. When (and if) the application imports Flask, it hooks ``Flask.__call__`` on the
+class, so apps created before ``configure()`` are covered too, from their next request on.
+Flask's ``request_started`` signal names the server span ``{method} {url rule}`` and sets
+``http.route``.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-import wrapt
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
 
 from .._runtime import report_error
 from ..semconv import HTTP_ROUTE
+from ._sdk import Patcher
 
 __all__ = ["FlaskInstrumentor"]
 
@@ -71,6 +71,9 @@ def _call(
     return middleware(*args, **kwargs)
 
 
+_PATCHER = Patcher("flask", (("flask.app", "Flask.__call__", _call),))
+
+
 class FlaskInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """HTTP server spans and ``http.server.request.duration`` for Flask apps."""
 
@@ -78,9 +81,7 @@ class FlaskInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("flask >= 2.2",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrapt.wrap_function_wrapper("flask.app", "Flask.__call__", _call)
+        _PATCHER.install()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from flask.app import Flask
-
-        unwrap(Flask, "__call__")
+        _PATCHER.remove()
