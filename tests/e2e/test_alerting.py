@@ -144,3 +144,49 @@ def test_a_shipped_alert_reaches_the_webhook(alert_stack: Stack) -> None:
     assert first["labels"]["otel_llm_signal"] == "traces"
     expected = f"e2e-alert-drops: {DROPPED_SPANS} traces items not exported"
     assert first["summary"].startswith(expected), first["summary"]
+
+
+# Two batches of streams, metrics pushed after each: Prometheus sees the second batch as an
+# increase (a counter that appears already counting has no rate yet). In the second batch one
+# stream of five waits 1.2 s for its first chunk, over the SLO's 1 s bound.
+STREAMS_WORKLOAD = """
+import time
+import otel_llm
+tel = otel_llm.configure(
+    service_name="e2e-slo", traces_exporter="none", metrics_exporter="otlp",
+    logs_exporter="none", otlp_endpoint=%r, otlp_protocol="http/protobuf",
+)
+def streams(count, slow):
+    for i in range(count):
+        with otel_llm.stream(model="llama-3-8b", provider="vllm") as s:
+            if i < slow:
+                time.sleep(1.2)
+            s.chunk("hello")
+            s.chunk("world")
+streams(5, 0)
+tel.force_flush()
+time.sleep(4)
+streams(5, 1)
+tel.force_flush()
+tel.shutdown()
+"""
+
+
+def test_slo_rules_read_the_real_histogram(alert_stack: Stack) -> None:
+    """On real data from the collector, the time-to-first-chunk SLO finds its 1 s bucket bound
+    (however the exposition spells it) and measures 1 slow stream of 5."""
+    result = python_workload(STREAMS_WORKLOAD % alert_stack.otlp_http, timeout=90)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    def sli() -> dict[str, float]:
+        url = f"{alert_stack.prometheus}/api/v1/query?" + urllib.parse.urlencode(
+            {"query": "slo:sli_error:ratio_rate5m"}
+        )
+        data = get_json(url)["data"]["result"]
+        values = {r["metric"]["slo"]: float(r["value"][1]) for r in data}
+        ttfc = values.get("genai-time-to-first-chunk")
+        return values if ttfc is not None and ttfc == ttfc and ttfc > 0 else {}
+
+    values = wait_for("the time-to-first-chunk SLI", sli, deadline_s=60)
+    print(f"\nSLIs on real data: {values}", file=sys.stderr)
+    assert values["genai-time-to-first-chunk"] == pytest.approx(0.2)
