@@ -266,9 +266,11 @@ def _get(url: str) -> dict[str, Any]:
         return result
 
 
-def serve_and_stop(command: list[str], port: int, receiver: Receiver, **env: str) -> dict[int, int]:
-    """Start the server, send requests until both workers answered (at most 400), stop it
-    (SIGTERM, within the timeout); returns the pid that served each request number."""
+def serve_and_stop(
+    command: list[str], port: int, receiver: Receiver, workers: int = 2, **env: str
+) -> dict[int, int]:
+    """Start the server, send requests until all ``workers`` answered (at most 400), stop
+    it (SIGTERM, within the timeout); returns the pid that served each request number."""
     environment = {
         **os.environ,
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
@@ -295,7 +297,7 @@ def serve_and_stop(command: list[str], port: int, receiver: Receiver, **env: str
                 time.sleep(0.2)
         with ThreadPoolExecutor(8) as pool:
             n = 0
-            while len(set(served.values())) < 2 and n < 400:
+            while len(set(served.values())) < workers and n < 400:
                 batch = range(n, n + 40)
                 for i, reply in zip(
                     batch, pool.map(lambda i: _get(f"{base}?n={i}"), batch), strict=True
@@ -311,13 +313,13 @@ def serve_and_stop(command: list[str], port: int, receiver: Receiver, **env: str
             server.kill()
             output = server.communicate()[0].decode(errors="replace")
             pytest.fail(f"the server did not stop in {TIMEOUT} s: {output[-2000:]}")
-    assert len(set(served.values())) == 2, f"one worker served everything: {output[-2000:]}"
+    assert len(set(served.values())) == workers, f"a worker served nothing: {output[-2000:]}"
     return served
 
 
 def check_workers(receiver: Receiver, served: dict[int, int], name: str) -> None:
     """One span per request, exported by the worker that served it (its own pid in the
-    resource); both workers exported metrics; nothing arrived twice."""
+    resource); every worker exported metrics; nothing arrived twice."""
     assert_each_once(receiver)
     chats = {
         s.attributes["gen_ai.response.id"]: s
@@ -332,7 +334,7 @@ def check_workers(receiver: Receiver, served: dict[int, int], name: str) -> None
     per_worker = Counter(served.values())
     FIGURES.append(
         f"processes: {name}: {len(served)} requests, spans per worker {sorted(per_worker.values())}"
-        f", each once, metrics from both workers"
+        f", each once, metrics from every worker"
     )
 
 
@@ -346,9 +348,20 @@ def test_gunicorn_workers(receiver: Receiver) -> None:
     check_workers(receiver, served, "gunicorn -w 2 (post_fork)")
 
 
+def test_uvicorn_one_process(receiver: Receiver) -> None:
+    """uvicorn in one process, stopped by SIGTERM (uvicorn re-raises it after its graceful
+    shutdown, so the process dies without atexit): the app's lifespan shutdown calls
+    ``otel_llm.shutdown()``, as the docs say, and every span arrives once."""
+    port = _free_port()
+    command = [sys.executable, "-m", "uvicorn", "--port", str(port), "--log-level", "warning",
+               "tests.reliability._server_app:asgi"]  # fmt: skip
+    served = serve_and_stop(command, port, receiver, 1, OTEL_LLM_TEST_CONFIGURE_AT_IMPORT="1")
+    check_workers(receiver, served, "uvicorn, one process")
+
+
 def test_uvicorn_workers(receiver: Receiver) -> None:
-    """uvicorn --workers 2 (spawned worker interpreters that configure at import): each
-    worker exports its own spans and metrics."""
+    """uvicorn --workers 2 (spawned worker interpreters that configure at import and shut
+    down in the lifespan shutdown): each worker exports its own spans and metrics."""
     port = _free_port()
     command = [sys.executable, "-m", "uvicorn", "--workers", "2", "--port", str(port),
                "--log-level", "warning", "tests.reliability._server_app:asgi"]  # fmt: skip
