@@ -190,3 +190,29 @@ def test_slo_rules_read_the_real_histogram(alert_stack: Stack) -> None:
     values = wait_for("the time-to-first-chunk SLI", sli, deadline_s=60)
     print(f"\nSLIs on real data: {values}", file=sys.stderr)
     assert values["genai-time-to-first-chunk"] == pytest.approx(0.2)
+
+
+PROCESS_WORKLOAD = """
+import otel_llm
+tel = otel_llm.configure(
+    service_name="e2e-process", traces_exporter="none", metrics_exporter="otlp",
+    logs_exporter="none", otlp_endpoint=%r, otlp_protocol="http/protobuf", process_metrics=True,
+)
+tel.force_flush()
+tel.shutdown()
+"""
+
+
+def test_process_memory_reaches_prometheus_under_the_alerts_name(alert_stack: Stack) -> None:
+    """process.memory.usage from the opt-in process metrics arrives through the collector as
+    process_memory_usage_bytes labelled with the service's job: what ProcessMemoryHigh reads."""
+    pytest.importorskip("psutil")
+    result = python_workload(PROCESS_WORKLOAD % alert_stack.otlp_http, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    query = 'max by (job, instance) (process_memory_usage_bytes{job="e2e-process"})'
+    url = f"{alert_stack.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    series = wait_for("process_memory_usage_bytes", lambda: get_json(url)["data"]["result"])
+    assert len(series) == 1
+    resident = float(series[0]["value"][1])
+    print(f"\nresident memory of the workload: {resident / 2**20:.0f} MiB", file=sys.stderr)
+    assert 1 << 20 < resident < 2 << 30
