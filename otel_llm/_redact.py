@@ -220,7 +220,10 @@ _PAIR_KEYS = (
     "session_token", "security_token", "api_token", "bearer_token", "session_id", "sig",
     "signature",
 )  # fmt: skip
-_PAIR_TRIGGERS = ("pass", "pwd", "secret", "key", "token", "session", "sig", "credentials")
+# "sig" only as a query parameter or JSON key: as a substring it is in "design" and "assign".
+_PAIR_TRIGGERS = (
+    "pass", "pwd", "secret", "key", "token", "session", "sig=", 'sig"', "signature", "credentials",
+)  # fmt: skip
 
 
 def _reversed_key(key: str) -> str:
