@@ -186,3 +186,42 @@ def test_dashboard_variables_are_all_substituted() -> None:
     for dashboard in DASHBOARDS:
         for _, expr in dashboard_exprs(dashboard):
             assert not re.search(r"\$\w+", expr), (dashboard.name, expr)
+
+
+def test_slo_objective_is_one_knob(tmp_path: Path) -> None:
+    """Changing the genai-success objective alone (99.9% -> 95%) retunes its budget, remaining
+    budget and burn alerts: 2% errors, a page at 99.9%, is 40% of the 95% budget and quiet."""
+    shipped = (CONFIG / "rules" / "slo.yml").read_text()
+    assert shipped.count("expr: vector(0.999)") == 1
+    (tmp_path / "slo.yml").write_text(shipped.replace("expr: vector(0.999)", "expr: vector(0.95)"))
+    series = "gen_ai_client_operation_duration_seconds_count"
+    spec = {
+        "rule_files": ["slo.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f'{series}{{gen_ai_request_model="m"}}', "values": "0+98x120"},
+                    {
+                        "series": f'{series}{{gen_ai_request_model="m",error_type="timeout"}}',
+                        "values": "0+2x120",
+                    },
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": "round(slo:error_budget_remaining:ratio, 0.001)",
+                        "eval_time": "2h",
+                        "exp_samples": [{"labels": '{slo="genai-success"}', "value": 0.6}],
+                    }
+                ],
+                "alert_rule_test": [
+                    {"alertname": "SLOErrorBudgetBurnFast", "eval_time": "50m", "exp_alerts": []}
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "objective_test.yml"
+    test_file.write_text(yaml.safe_dump(spec))
+    result = run(promtool(), "test", "rules", test_file)
+    assert result.returncode == 0, result.stdout + result.stderr
