@@ -348,6 +348,18 @@ def test_gunicorn_workers(receiver: Receiver) -> None:
     check_workers(receiver, served, "gunicorn -w 2 (post_fork)")
 
 
+def test_gunicorn_preload(receiver: Receiver) -> None:
+    """gunicorn --preload with an app that configures otel-llm at import: the master
+    configures and forks 2 workers (``post_fork`` gets the same handle back). Each worker
+    still exports its own spans and metrics, under its own pid, each span once."""
+    port = _free_port()
+    command = [sys.executable, "-m", "gunicorn", "-c", "tests/reliability/_gunicorn_conf.py",
+               "--preload", "-b", f"127.0.0.1:{port}",
+               "tests.reliability._server_app:wsgi"]  # fmt: skip
+    served = serve_and_stop(command, port, receiver, OTEL_LLM_TEST_CONFIGURE_AT_IMPORT="1")
+    check_workers(receiver, served, "gunicorn -w 2 --preload (configured in the master)")
+
+
 def test_uvicorn_one_process(receiver: Receiver) -> None:
     """uvicorn in one process, stopped by SIGTERM (uvicorn re-raises it after its graceful
     shutdown, so the process dies without atexit): the app's lifespan shutdown calls
