@@ -1,5 +1,8 @@
-"""``otel-llm demo``: a small LLM service, auto-instrumented, against a simulated model.
+"""``otel-llm demo``: a small LLM web service, auto-instrumented, against a simulated model.
 
+The service is a Starlette app served by uvicorn on 127.0.0.1 (a free port); the demo's
+load loop calls it over real HTTP, so each trace starts at the HTTP server span
+(``POST /summarise/{topic}``) and every response carries the ``traceresponse`` header.
 Each request: a prompt-cache lookup; on a miss, tokenise and truncate a long document
 with a real offline tokenizer (tiktoken cl100k_base), route between two models through the
 real ``openai`` SDK (the first is rate-limited, so the router falls back), stream the
@@ -9,6 +12,7 @@ answer, and cache it. Repeated documents hit the cache. Everything runs on 127.0
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import statistics
 import sys
@@ -115,42 +119,47 @@ def _summary(stats: _Stats, wall: float) -> str:
     return "\n".join(lines)
 
 
-async def _workload(base_url: str, requests: int, concurrency: int, seed: int) -> None:
-    import openai
-    import tiktoken
+class _Service:
+    """The LLM work behind ``POST /summarise/{topic}``: cache, tokenizer, routed stream."""
 
-    import otel_llm
+    def __init__(self, base_url: str, seed: int) -> None:
+        import openai
+        import tiktoken
 
-    log = otel_llm.get_logger("otel_llm.demo")
-    encoding = tiktoken.get_encoding("cl100k_base")
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="sk-demo-not-a-real-key", max_retries=0)
-    rng = random.Random(seed)
-    documents = {topic: _document(rng, topic) for topic in TOPICS}
-    cache: dict[str, str] = {}
-    # About a third of the requests repeat an earlier document: prompt-cache hits.
-    distinct = min(len(TOPICS), max(1, (2 * requests + 2) // 3))
-    topics = [TOPICS[i % distinct] for i in range(requests)]
-    semaphore = asyncio.Semaphore(concurrency)
+        import otel_llm
 
-    @otel_llm.traced(name="handle_request")
-    async def handle(request_id: int, topic: str) -> str:
+        self.log = otel_llm.get_logger("otel_llm.demo")
+        self.encoding = tiktoken.get_encoding("cl100k_base")
+        self.client = openai.AsyncOpenAI(
+            base_url=base_url, api_key="sk-demo-not-a-real-key", max_retries=0
+        )
+        rng = random.Random(seed)
+        self.documents = {topic: _document(rng, topic) for topic in TOPICS}
+        self.cache: dict[str, str] = {}
+
+    async def handle(self, request_id: int, topic: str) -> str:
+        import openai
+
+        import otel_llm
+
+        log = self.log
         log.info("request received", request_id=request_id, topic=topic)
         with otel_llm.cache_lookup("prompt-cache") as lookup:
-            answer = cache.get(topic)
+            answer = self.cache.get(topic)
             lookup.hit() if answer is not None else lookup.miss()
         if answer is not None:
             log.info("served from prompt cache", request_id=request_id, topic=topic)
             return answer
-        document = documents[topic]
-        ids = encoding.encode(document)
+        document = self.documents[topic]
+        ids = self.encoding.encode(document)
         with otel_llm.tokenize(
-            "truncate", tokenizer=encoding.name, text=document, max_tokens=MAX_PROMPT_TOKENS
+            "truncate", tokenizer=self.encoding.name, text=document, max_tokens=MAX_PROMPT_TOKENS
         ) as truncation:
             kept = ids[:MAX_PROMPT_TOKENS]
             truncation.set_tokens(len(kept))
             if len(ids) > len(kept):
                 truncation.set_truncated(original_tokens=len(ids))
-        prompt = encoding.decode(kept)
+        prompt = self.encoding.decode(kept)
         messages: list[Any] = [
             {"role": "system", "content": "Summarise the document in two sentences."},
             {"role": "user", "content": prompt},
@@ -160,7 +169,7 @@ async def _workload(base_url: str, requests: int, concurrency: int, seed: int) -
         ) as router:
             for position, model in enumerate(CANDIDATES):
                 try:
-                    stream = await client.chat.completions.create(
+                    stream = await self.client.chat.completions.create(
                         model=model,
                         messages=messages,
                         stream=True,
@@ -183,26 +192,103 @@ async def _workload(base_url: str, requests: int, concurrency: int, seed: int) -
                 router.select(model, reason="primary" if position == 0 else "fallback")
                 break
         answer = "".join(parts)
-        cache[topic] = answer
+        self.cache[topic] = answer
         log.info("answered", request_id=request_id, model=model, chars=len(answer))
         return answer
 
-    async def guarded(request_id: int, topic: str) -> None:
-        async with semaphore:
-            try:
-                await handle(request_id, topic)
-            except Exception as exc:  # a failed request is reported, the demo goes on
-                log.error("request failed", request_id=request_id, error=str(exc))
 
-    await asyncio.gather(*(guarded(i, topic) for i, topic in enumerate(topics)))
-    await client.close()
+def _app(service: _Service) -> Any:
+    """The demo's ASGI app: one route, and the traceresponse header on every response."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    import otel_llm
+
+    traced_handle = otel_llm.traced(name="handle_request")(service.handle)
+
+    async def summarise(request: Request) -> JSONResponse:
+        request_id = int(request.query_params.get("request", "0"))
+        try:
+            answer = await traced_handle(request_id, request.path_params["topic"])
+        except Exception as exc:  # a failed request is reported, the demo goes on
+            service.log.error("request failed", request_id=request_id, error=str(exc))
+            return JSONResponse({"error": type(exc).__name__}, status_code=502)
+        return JSONResponse({"answer": answer})
+
+    return Starlette(
+        routes=[Route("/summarise/{topic}", summarise, methods=["POST"])],
+        middleware=[Middleware(otel_llm.TraceResponseMiddleware)],
+    )
+
+
+async def _workload(
+    model_url: str, requests: int, concurrency: int, seed: int, trace_headers: list[str]
+) -> None:
+    """Serve the app with uvicorn on a free loopback port and drive it over HTTP."""
+    import socket
+
+    import httpx
+    import uvicorn
+
+    service = _Service(model_url, seed)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        _app(service), lifespan="off", log_config=None, log_level="warning", access_log=False
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.01)
+    # About a third of the requests repeat an earlier document: prompt-cache hits.
+    distinct = min(len(TOPICS), max(1, (2 * requests + 2) // 3))
+    topics = [TOPICS[i % distinct] for i in range(requests)]
+    semaphore = asyncio.Semaphore(concurrency)
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # The load loop plays the users' browsers: its own httpx log lines are not the service's.
+    quiet = _NotFrom(base_url)
+    logging.getLogger("httpx").addFilter(quiet)
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+
+            async def call(request_id: int, topic: str) -> None:
+                async with semaphore:
+                    response = await http.post(
+                        f"/summarise/{topic}", params={"request": request_id}
+                    )
+                header = response.headers.get(semconv.TRACERESPONSE_HEADER)
+                if header:
+                    trace_headers.append(header)
+
+            await asyncio.gather(*(call(i, topic) for i, topic in enumerate(topics)))
+    finally:
+        server.should_exit = True
+        await serving
+        await service.client.close()
+        logging.getLogger("httpx").removeFilter(quiet)
+
+
+class _NotFrom(logging.Filter):
+    """Drops log records that mention ``url`` (the demo's own client calls)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.url not in record.getMessage()
 
 
 def run_demo(*, requests: int, concurrency: int, otlp: str | None, seed: int) -> int:
     """Run the demo service and print trees, logs and the summary; returns the exit code."""
     try:
         import openai  # noqa: F401
+        import starlette  # noqa: F401
         import tiktoken  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as exc:
         print(
             f"otel-llm demo needs the demo extra ({exc.name} is missing): "
@@ -231,7 +317,7 @@ def run_demo(*, requests: int, concurrency: int, otlp: str | None, seed: int) ->
     telemetry = otel_llm.configure(
         service_name=SERVICE,
         prometheus_port=0,
-        instrument=["openai", "tiktoken"],
+        instrument=["openai", "tiktoken", "starlette"],
         log_format="json",
         **exporters,
     )
@@ -244,15 +330,21 @@ def run_demo(*, requests: int, concurrency: int, otlp: str | None, seed: int) ->
             f"Prometheus metrics at {telemetry.prometheus_url} while the demo runs", file=sys.stderr
         )
     start = time.perf_counter()
+    trace_headers: list[str] = []
     try:
         with SimulatedModelServer(seed=seed) as server:
-            asyncio.run(_workload(server.base_url, requests, concurrency, seed))
+            asyncio.run(_workload(server.base_url, requests, concurrency, seed, trace_headers))
     finally:
         telemetry.force_flush()
         wall = time.perf_counter() - start
         print(_summary(stats, wall), file=sys.stderr)
-        if stats.trace_ids:
+        if trace_headers:
             where = f"Jaeger behind {otlp}" if otlp else "the trees above"
-            print(f"first trace id: {stats.trace_ids[0]} (find it in {where})", file=sys.stderr)
+            first = trace_headers[0].split("-")[1]
+            print(
+                f"first trace id: {first} (from the first response's traceresponse header "
+                f"{trace_headers[0]}; find it in {where})",
+                file=sys.stderr,
+            )
         telemetry.shutdown()
     return 0 if not stats.errors else 1

@@ -44,12 +44,12 @@ def fetch_trace(stack: Stack, trace_id: str, min_spans: int) -> dict[str, Any]:
 def demo_traces(stack: Stack, demo: DemoRun) -> list[dict[str, Any]]:
     """Every demo trace, fetched by the trace ids its log lines printed.
 
-    A cache hit is 2 spans (request, lookup); a miss is 8 (request, lookup, encode, truncate,
-    decode, route, failed attempt, streamed generation).
+    A cache hit is 3 spans (HTTP server, request, lookup); a miss is 9 (HTTP server, request,
+    lookup, encode, truncate, decode, route, failed attempt, streamed generation).
     """
     hits = {r["trace_id"] for r in demo.logs if r.get("event") == "served from prompt cache"}
     assert len(hits) == DEMO_REQUESTS - DEMO_MISSES
-    return [fetch_trace(stack, t, 2 if t in hits else 8) for t in demo.trace_ids]
+    return [fetch_trace(stack, t, 3 if t in hits else 9) for t in demo.trace_ids]
 
 
 def test_service_is_listed(stack: Stack, demo: DemoRun) -> None:
@@ -76,12 +76,17 @@ def test_search_by_service_finds_every_request(stack: Stack, demo: DemoRun) -> N
 
 
 def test_span_tree_of_a_routed_streamed_request(demo_traces: list[dict[str, Any]]) -> None:
-    """request -> cache, tokenizer, route -> (failed attempt, streamed generation)."""
+    """HTTP server -> request -> cache, tokenizer, route -> (failed attempt, generation)."""
     trace = demo_traces[0]
     spans = {s["spanID"]: s for s in trace["spans"]}
     by_name = {s["operationName"]: s for s in trace["spans"]}
+    server = by_name["POST /summarise/{topic}"]
+    assert parent_id(server) is None
+    server_tags = tags(server)
+    assert server_tags["span.kind"] == "server"
+    assert server_tags[semconv.HTTP_ROUTE] == "/summarise/{topic}"
     root = by_name["handle_request"]
-    assert parent_id(root) is None
+    assert parent_id(root) == server["spanID"]
     for child in ("cache.lookup prompt-cache", "tokenizer.truncate", "route demo-router"):
         assert parent_id(by_name[child]) == root["spanID"], child
     route = by_name["route demo-router"]

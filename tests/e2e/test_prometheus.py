@@ -14,7 +14,14 @@ import yaml
 
 from tests.deploy._binaries import CONFIG
 from tests.deploy.test_prometheus import DASHBOARDS, dashboard_exprs
-from tests.e2e.conftest import DEMO_MISSES, DEMO_SERVICE, DemoRun, python_workload, wait_for
+from tests.e2e.conftest import (
+    DEMO_MISSES,
+    DEMO_REQUESTS,
+    DEMO_SERVICE,
+    DemoRun,
+    python_workload,
+    wait_for,
+)
 from tests.e2e.stack import Stack, get_json
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +121,16 @@ def test_sdk_metrics_have_their_documented_names(stack: Stack, demo: DemoRun) ->
         "otel_llm_cost_total",
     ):
         assert query(stack, f"{name}{{{SERVICE}}}"), f"no series named {name}"
+
+
+def test_http_server_request_duration(stack: Stack, demo: DemoRun) -> None:
+    """The demo's HTTP server records the stable http.server.request.duration, by route."""
+    promql = f"http_server_request_duration_seconds_count{{{SERVICE}}}"
+    wait_value(stack, f"sum({promql})", DEMO_REQUESTS)
+    series = [s["metric"] for s in query(stack, promql)]
+    assert {m["http_route"] for m in series} == {"/summarise/{topic}"}
+    assert {m["http_request_method"] for m in series} == {"POST"}
+    assert {m["http_response_status_code"] for m in series} == {"200"}
 
 
 def test_span_metrics_for_jaeger_spm(stack: Stack, demo: DemoRun) -> None:

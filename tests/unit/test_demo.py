@@ -34,6 +34,7 @@ def test_demo_prints_trees_logs_and_summary() -> None:
     assert elapsed < BUDGET_S * 2, f"demo took {elapsed:.1f} s"  # generous on a loaded CI box
     err = proc.stderr
     for expected in (
+        "POST /summarise/{topic}",  # the HTTP server span: the service is called over HTTP
         "handle_request",
         "cache.lookup prompt-cache",
         "tokenizer.truncate",
@@ -44,6 +45,7 @@ def test_demo_prints_trees_logs_and_summary() -> None:
         "otel-llm demo summary",
         "time to first chunk p50",
         "Prometheus metrics at http://127.0.0.1:",
+        "traceresponse header 00-",
     ):
         assert expected in err, f"{expected!r} missing from:\n{err[-3000:]}"
     logs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -52,6 +54,9 @@ def test_demo_prints_trees_logs_and_summary() -> None:
     assert all(len(entry["trace_id"]) == 32 for entry in answered)
     assert any(entry["trace_id"] in err for entry in answered), "log trace ids match the trees"
     assert "sk-demo-not-a-real-key" not in proc.stdout + err
+    assert "/summarise/" not in proc.stdout, "the load loop's own client logs are not shown"
+    first = err.split("first trace id: ", 1)[1].split()[0]
+    assert f"trace {first} · otel-llm-demo" in err, "the header's trace id is a printed tree"
 
 
 def test_demo_sends_to_otlp_endpoint() -> None:
@@ -61,6 +66,9 @@ def test_demo_sends_to_otlp_endpoint() -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
     names = received.span_names()
     assert names.count("handle_request") == 3
+    assert names.count("POST /summarise/{topic}") == 3
     assert "route demo-router" in names and "chat gpt-4o-mini" in names
-    assert "gen_ai.client.operation.duration" in received.metric_names()
+    assert {"gen_ai.client.operation.duration", "http.server.request.duration"} <= (
+        received.metric_names()
+    )
     assert received.log_bodies(), "logs are exported over OTLP too"
