@@ -34,9 +34,10 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, AttributeValue] = MappingProxyType({})
-_CURRENT: ContextVar[Mapping[str, AttributeValue]] = ContextVar(
-    "otel_llm_attributes", default=_EMPTY
-)
+_Active = tuple[Mapping[str, AttributeValue], Mapping[str, AttributeValue]]
+# (every active value, the declared-dimension subset): the subset is picked once per block,
+# so an operation start reads its metric labels with one ContextVar lookup.
+_CURRENT: ContextVar[_Active] = ContextVar("otel_llm_attributes", default=(_EMPTY, _EMPTY))
 MAX_VALUE_LENGTH = 256
 MAX_DIMENSION_LENGTH = 64
 """Longest value of a metric dimension: a label, not an id or a sentence."""
@@ -147,11 +148,15 @@ class attributes:
                 if key in _dimensions:
                     _check_dimension(key, values[key])
         self._values = values
-        self._token: Token[Mapping[str, AttributeValue]] | None = None
+        self._token: Token[_Active] | None = None
         self._baggage_token: Token[Context] | None = None
 
     def __enter__(self) -> attributes:
-        self._token = _CURRENT.set(MappingProxyType({**_CURRENT.get(), **self._values}))
+        merged = {**_CURRENT.get()[0], **self._values}
+        dimensions = {key: merged[key] for key in _dimensions if key in merged}
+        self._token = _CURRENT.set(
+            (MappingProxyType(merged), MappingProxyType(dimensions) if dimensions else _EMPTY)
+        )
         if _baggage and self._values:
             ctx = otel_context.get_current()
             for key, value in self._values.items():
@@ -180,22 +185,19 @@ class attributes:
 
 def current_attributes() -> Mapping[str, AttributeValue]:
     """The request attributes active in this context."""
-    return _CURRENT.get()
+    return _CURRENT.get()[0]
 
 
 def current_dimensions() -> Mapping[str, AttributeValue]:
     """The declared metric dimensions active in this context (once per operation start)."""
-    values = _CURRENT.get()
-    if not values:
-        return _EMPTY
-    return {key: values[key] for key in _dimensions if key in values}
+    return _CURRENT.get()[1]
 
 
 class AttributesSpanProcessor(SpanProcessor):
     """Copies the active request attributes onto every span as it starts."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        values = _CURRENT.get()
+        values = _CURRENT.get()[0]
         if values:
             span.set_attributes(values)
 
