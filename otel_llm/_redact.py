@@ -129,8 +129,9 @@ _RUN_MASK = bytes(ord("a") if byte in _RUN_CHARS else ord(" ") for byte in range
 _LONG_RUN = b"a" * 16
 
 # Line breaks between the lines of a PEM block: real, escaped (once or more: JSON in JSON)
-# or flattened to spaces. A base64 line is one only if a break, the END line, a closing
-# quote or the end follows.
+# or flattened to spaces. A base64 line is 16 characters or more (they are 64), except
+# the last one before the END line or where the text stops (a cut-off key): words of the
+# prose after a cut-off key are not taken for its lines.
 _PEM_BREAK = r"(?:\r?\n|(?:\\+r)?\\+n|[ \t])"
 _PEM_BREAKS = _PEM_BREAK + "*"
 
@@ -157,9 +158,11 @@ _CONTEXT: tuple[tuple[tuple[str, ...], str, str], ...] = (
         + r"(?:[A-Za-z][A-Za-z\-]{0,30}: [^\r\n\\]*"
         + _PEM_BREAKS
         + r")*"
-        + r"(?:[A-Za-z0-9+/=]++(?:"
+        + r"(?:[A-Za-z0-9+/=]{16,}+(?:"
         + _PEM_BREAK
-        + r"++|(?=-----END|[\"']|\Z)))*"
+        + r"++|(?=[\"']|\Z))|[A-Za-z0-9+/=]++(?:"
+        + _PEM_BREAKS
+        + r"(?=-----END)|(?=[\"']|\Z)))*"
         + r"(?:-----END [A-Z0-9 ]{0,24}PRIVATE KEY(?: BLOCK)?-----)?",
         REDACTED,
     ),
@@ -173,7 +176,7 @@ _CONTEXT: tuple[tuple[tuple[str, ...], str, str], ...] = (
         + r"\s*[:=]\s*"
         + _QUOTE
         + r"(?:[a-z]+\s+)?)"
-        r"(?![a-z]+\s+\[REDACTED\])[^\s\"'\\,;\[]+",
+        r"(?![a-z]+\s+\[REDACTED\])[^\s\"'\\,;&\[]+",
         r"\1" + REDACTED,
     ),
     # Bearer/Basic credentials anywhere else. A credential has a digit or symbol, or a
@@ -181,7 +184,7 @@ _CONTEXT: tuple[tuple[tuple[str, ...], str, str], ...] = (
     # stays readable.
     (
         ("bearer", "basic"),
-        r"([Bb](?:(?<![A-Za-z0-9_][Bb])|(?<=\\[ntr][Bb]))(?:earer|EARER|asic|ASIC))(\s+)"
+        r"([Bb](?:(?<![A-Za-z0-9_][Bb])|(?<=\\[ntr][Bb]))(?:earer|EARER|asic|ASIC))([ \t]+)"
         r"(?=[A-Za-z0-9._~+/=\-]*[0-9._~+/=\-]|[A-Za-z0-9._~+/=\-]+[A-Z])"
         r"[A-Za-z0-9._~+/=\-]{8,}",
         r"\1\2" + REDACTED,

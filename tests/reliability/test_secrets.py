@@ -16,6 +16,8 @@ import pytest
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.core.scan import scan_line
 from detect_secrets.settings import transient_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_llm._redact import REDACTED, Redactor
 from tests.reliability.secrets_corpus import CORPUS, LOOKALIKES, NORMAL_PROMPT, Secret, leaks
@@ -71,6 +73,45 @@ def test_the_whole_corpus_in_one_captured_prompt() -> None:
     assert leaks(once) == []
     assert all(json.dumps(text)[1:-1] in once for text in LOOKALIKES)
     assert json.loads(once)[0]["role"] == "user"
+    assert REDACTOR.text(once) == once
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("密钥 😀 ", " — ok ✓"), ("\ud800İ ", " İ\udfff"), ("ß" * 5 + "\n", "\nǅ")],
+    ids=["cjk-emoji", "surrogates-dotted-i", "sharp-s-titlecase"],
+)
+def test_non_ascii_around_secrets(before: str, after: str) -> None:
+    """Text around a secret that is not ASCII (wide characters, lone surrogates, characters
+    whose lower case is longer) moves no position: every shape is still redacted, and the
+    text before it is kept."""
+    for secret in CORPUS:
+        once = REDACTOR.text(before + secret.text + after)
+        assert leaks(once, [secret]) == [], secret.name
+        assert once.startswith(before)
+        assert REDACTOR.text(once) == once
+
+
+_FRAGMENTS = [
+    "sk-", "eyJ", "glpat-", "://", ":", "=", "password", "api_key", '"', "\\", "\\n",
+    "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
+    "@", " ", "\n", "hooks.slack.com/services/", ":AA", "_", "-", "AKIA", "[REDACTED]", "'",
+    ";", "&", "token", "authorization",
+]  # fmt: skip
+
+
+_PARTS = st.sampled_from([s.text for s in CORPUS] + LOOKALIKES + _FRAGMENTS)
+_JOINS = st.sampled_from([" ", "\n", "\\n", ", ", "; ", "&", '", "', " | "])
+
+
+@given(st.lists(st.tuples(_JOINS, _PARTS)))
+@settings(max_examples=300, deadline=None)
+def test_secrets_among_anything_never_survive(parts: list[tuple[str, str]]) -> None:
+    """Corpus secrets next to look-alikes and to the characters every rule keys on (quotes,
+    separators, escapes, half rules, [REDACTED] itself), each after a delimiter a log line,
+    query string or JSON would have: none leaks, a second pass is a no-op."""
+    once = REDACTOR.text("".join(join + part for join, part in parts))
+    assert leaks(once) == []
     assert REDACTOR.text(once) == once
 
 
