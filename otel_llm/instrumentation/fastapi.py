@@ -22,12 +22,36 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from .._runtime import report_error
 from ._sdk import Patcher
 
-__all__ = ["ASGI_EXCLUDE_SPANS", "FastAPIInstrumentor"]
+__all__ = ["ASGI_EXCLUDE_SPANS", "FastAPIInstrumentor", "ServerOnce"]
 
 _COMPONENT = "instrumentation.fastapi"
 
 ASGI_EXCLUDE_SPANS: list[Any] = ["receive", "send"]
 """No span per ASGI message: a streamed LLM answer would get one per chunk."""
+
+SERVED_KEY = "otel_llm.http_server"
+"""ASGI scope key: an outer app already records this request's server span and duration."""
+
+
+class ServerOnce:
+    """ASGI app: ``app`` (traced) for the outermost instrumented app of a request, else ``plain``.
+
+    A Starlette app mounted inside another instrumented app would otherwise add a second
+    span and count the request twice in ``http.server.request.duration``. ``plain`` None:
+    only mark the scope. The attribute is ``app`` because FastAPI looks for the contrib
+    middleware along the ``.app`` chain to switch its own telemetry off.
+    """
+
+    def __init__(self, app: Any, plain: Any) -> None:
+        self.app = app
+        self.plain = plain
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get(SERVED_KEY) and self.plain is not None:
+            await self.plain(scope, receive, send)
+            return
+        scope[SERVED_KEY] = True
+        await self.app(scope, receive, send)
 
 
 def _build_middleware_stack(
@@ -43,7 +67,7 @@ def _build_middleware_stack(
         report_error(_COMPONENT, exc)
         return wrapped(*args, **kwargs)
     # instrument_app set an instance method that calls this hook's original.
-    return instance.build_middleware_stack()
+    return ServerOnce(instance.build_middleware_stack(), None)
 
 
 _PATCHER = Patcher(

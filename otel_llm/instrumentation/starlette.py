@@ -7,7 +7,8 @@ app itself. When (and if) the application imports Starlette, it hooks
 ``Starlette.build_middleware_stack``, which Starlette calls at an app's first request, so
 apps created before ``configure()`` are covered too. The server span is named
 ``{method} {route template}`` and carries ``http.route``; the raw path never names it.
-FastAPI overrides that method: FastAPI apps are the ``fastapi`` instrumentor's.
+FastAPI overrides that method: FastAPI apps are the ``fastapi`` instrumentor's. A Starlette
+app mounted in another instrumented app adds no second span or duration point.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from .._runtime import report_error
 from ..semconv import HTTP_ROUTE
 from ._sdk import Patcher
-from .fastapi import ASGI_EXCLUDE_SPANS
+from .fastapi import ASGI_EXCLUDE_SPANS, ServerOnce
 
 __all__ = ["StarletteInstrumentor"]
 
@@ -53,9 +54,10 @@ def _build_middleware_stack(
     try:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-        return OpenTelemetryMiddleware(
+        traced = OpenTelemetryMiddleware(
             stack, default_span_details=_route_details(instance), exclude_spans=ASGI_EXCLUDE_SPANS
         )
+        return ServerOnce(traced, stack)
     except Exception as exc:  # never break the application
         report_error(_COMPONENT, exc)
         return stack

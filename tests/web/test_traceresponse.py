@@ -110,3 +110,35 @@ def test_configure_opts_in_to_stable_http_names(before: str | None, after: str) 
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == after
+
+
+def test_mounted_starlette_app_is_one_request() -> None:
+    """A Starlette app mounted in a FastAPI app: one server span, one duration point."""
+    proc = run_python(
+        """
+        import asyncio, httpx, otel_llm
+        from otel_llm.testing import install
+        capture = install()
+        otel_llm.configure(instrument=["fastapi", "starlette"], logging=False)
+        from fastapi import FastAPI
+        from starlette.applications import Starlette
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        sub = Starlette(routes=[Route("/hello/{name}", lambda r: PlainTextResponse("hi"))])
+        app = FastAPI()
+        app.mount("/sub", sub)
+
+        async def main():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.get("/sub/hello/x")).status_code == 200
+
+        asyncio.run(main())
+        print("SPANS", sorted(s.name for s in capture.spans()))
+        print("POINTS", capture.histogram_count("http.server.request.duration"))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "SPANS ['GET /sub']" in proc.stdout, proc.stdout
+    assert "POINTS 1" in proc.stdout, proc.stdout
