@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
+from ._redact import safe_label
 
 __all__ = [
     "DEFAULT_METRIC_DIMENSIONS",
@@ -113,6 +114,10 @@ def _check(key: str, value: Any) -> AttributeValue:
     raise ValueError(f"{key} must be a str, int, float or bool, got {type(value).__name__}")
 
 
+def _label(value: AttributeValue) -> AttributeValue:
+    return safe_label(value) if isinstance(value, str) else value
+
+
 def _check_dimension(key: str, value: AttributeValue) -> None:
     if isinstance(value, float):
         raise ValueError(f"{key} is a metric dimension: a str, int or bool, not a float")
@@ -153,7 +158,8 @@ class attributes:
 
     def __enter__(self) -> attributes:
         merged = {**_CURRENT.get()[0], **self._values}
-        dimensions = {key: merged[key] for key in _dimensions if key in merged}
+        # dimension values become metric labels, which no exporter wrapper redacts
+        dimensions = {key: _label(merged[key]) for key in _dimensions if key in merged}
         self._token = _CURRENT.set(
             (MappingProxyType(merged), MappingProxyType(dimensions) if dimensions else _EMPTY)
         )

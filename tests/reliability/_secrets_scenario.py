@@ -11,7 +11,7 @@ secrets go:
 - URLs: a ``base_url`` with user:password@ and a key in its query, ``url.full`` set by hand;
 - user span attributes (``otel_llm.attributes`` extras, where its 256-character limit allows;
   ``set_attribute`` in ``@traced``);
-- a model name that is a key (it becomes a metric label).
+- a model name and a feature name that are keys (they become metric labels).
 
 ``python -m tests.reliability._secrets_scenario ENDPOINT`` runs it under
 ``otel_llm.configure()`` with OTLP/HTTP to ENDPOINT and console exporters on stdout.
@@ -195,9 +195,11 @@ def run(secrets: list[Secret]) -> int:
         trace.get_current_span().set_attribute("http.url", userinfo)
     placements += 2
 
-    # user attributes on every span of a block, and a key pasted as a model name
+    # user attributes on every span of a block (the feature is a metric label), and a key
+    # pasted as a model name
     extras = {f"app.extra_{i}": text for i, text in enumerate(texts) if len(text) <= 256}
-    with otel_llm.attributes(user_id=key, **extras):
+    github = next(s for s in CORPUS if s.name == "github-ghp").text.split(" ")[-1]
+    with otel_llm.attributes(user_id=key, feature=github, **extras):
         with otel_llm.generation(model=key, provider="openai") as gen:
             gen.set_response(model=key, input_tokens=3, output_tokens=1)
     placements += 2
