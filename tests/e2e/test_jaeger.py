@@ -138,12 +138,15 @@ def test_cache_hits_skip_the_model(demo_traces: list[dict[str, Any]]) -> None:
     assert len(routed) == DEMO_MISSES
 
 
-def test_spm_reports_calls_for_client_spans(stack: Stack, demo: DemoRun) -> None:
-    """Jaeger's Monitor tab API (/api/metrics/calls) returns data from the span metrics."""
+@pytest.mark.parametrize("kind", ["client", "server"])
+def test_spm_reports_calls(stack: Stack, demo: DemoRun, kind: str) -> None:
+    """Jaeger's Monitor tab API (/api/metrics/calls) has the GenAI calls (client) and the
+    HTTP endpoint (server, the tab's default) from the span metrics."""
     query = urllib.parse.urlencode(
         {
             "service": DEMO_SERVICE,
-            "spanKind": "client",
+            "spanKind": kind,
+            "groupByOperation": "true",
             "endTs": int(time.time() * 1000) + 60_000,
             "lookback": 3_600_000,
             "step": 5_000,
@@ -151,9 +154,17 @@ def test_spm_reports_calls_for_client_spans(stack: Stack, demo: DemoRun) -> None
         }
     )
 
-    def points() -> int:
-        body = get_json(f"{stack.jaeger}/api/metrics/calls?{query}")
-        metrics = body.get("metrics") or []
-        return sum(1 for m in metrics for p in m.get("metricPoints", []) if p.get("gaugeValue"))
+    expected = {"chat gpt-4o-mini"} if kind == "client" else {"POST /summarise/{topic}"}
 
-    assert wait_for("SPM call-rate points for client spans", points, deadline_s=90) > 0
+    def operations() -> set[str]:
+        body = get_json(f"{stack.jaeger}/api/metrics/calls?{query}")
+        found = {
+            label["value"]
+            for m in body.get("metrics") or []
+            if any(p.get("gaugeValue") for p in m.get("metricPoints", []))
+            for label in m.get("labels", [])
+            if label.get("name") == "operation"
+        }
+        return found if expected <= found else set()
+
+    assert wait_for(f"SPM call-rate points of {sorted(expected)}", operations, deadline_s=90)
