@@ -63,9 +63,9 @@ INTERVAL_S: Final = 60.0
 
 _OVERFLOW: Final = "overflow"
 _NOUNS: Final[dict[str, str]] = {
-    "traces": "spans",
-    "logs": "log records",
-    "metrics": "metric exports",
+    "traces": "span",
+    "logs": "log record",
+    "metrics": "metric export",
 }
 _SDK_EXPORT_LOGGERS: Final = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
@@ -157,7 +157,8 @@ class DropReport:
         total = sum(pending.values())
         reasons = ", ".join(f"{kind}: {n}" for kind, n in pending.most_common())
         return [
-            f"otel-llm: {total} {_NOUNS.get(signal, signal)} dropped in the last {since:.0f} s "
+            f"otel-llm: {total} {_NOUNS.get(signal, signal)}{'' if total == 1 else 's'} dropped "
+            f"in the last {since:.0f} s "
             f"({reasons}); counted in {semconv.METRIC_EXPORT_DROPPED}. Is the collector "
             "reachable and keeping up? See docs/reliability.md, Self-observability."
         ]

@@ -39,7 +39,9 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_S = 60.0
 WARN_INTERVAL_S = 60.0
-WARNING = re.compile(r"^otel-llm: (\d+) (spans|log records|metric exports) dropped")
+BURST_SPANS = 5000
+"""Spans ended at once mid-outage, to overflow the 2,048-span queue."""
+WARNING = re.compile(r"^otel-llm: (\d+) (span|log record|metric export)s? dropped")
 
 WORKLOAD = r"""
 import json, logging, os, sys, time
@@ -116,7 +118,7 @@ def rss() -> int:
         return int(f.read().split()[1]) * page
 
 
-calls, rss_samples, exceptions = [], [], 0
+calls, rss_samples, exceptions, burst_at = [], [], 0, None
 end = time.time() + cfg["limit_s"]
 next_rss, i = 0.0, 0
 while time.time() < end and not os.path.exists(cfg["stop_file"]):
@@ -138,13 +140,19 @@ while time.time() < end and not os.path.exists(cfg["stop_file"]):
         rss_samples.append([started, rss()])
         next_rss = started + 1.0
     i += 1
+    if burst_at is None and os.path.exists(cfg["burst_file"]):
+        # A burst far larger than the span queue (2,048): the oldest spans are pushed out.
+        burst_at = time.time()
+        for k in range(cfg["burst_spans"]):
+            tracer.start_span("burst").end()
+        rss_samples.append([time.time(), rss()])
     time.sleep(max(0.0, cfg["period_s"] - took))
 
 if user_provider is not None:
     user_provider.shutdown()  # adopted: the application shuts its own provider down
 tel.shutdown()
 with open(cfg["report"], "w") as f:
-    json.dump({"calls": calls, "rss": rss_samples, "exceptions": exceptions,
+    json.dump({"calls": calls, "rss": rss_samples, "exceptions": exceptions, "burst_at": burst_at,
                "warnings": warnings, "sdk_lines": sdk_lines}, f)
 """
 
@@ -165,6 +173,7 @@ class Report:
     warnings: list[dict[str, Any]]
     sdk_lines: dict[str, int]
     stderr: str
+    burst_at: float | None = None
 
     def latencies(self, start: float = 0.0, end: float = float("inf")) -> list[float]:
         """Latencies (s) of the calls that started in [start, end), the first call excepted
@@ -193,6 +202,8 @@ class Workload:
             "limit_s": 240,
             "period_s": options.pop("period_s", 0.04),
             "raising_exporter": options.pop("raising_exporter", False),
+            "burst_file": str(self.dir / "burst"),
+            "burst_spans": BURST_SPANS,
         }
         env = workload_env(
             OTEL_BSP_SCHEDULE_DELAY="500",
@@ -232,6 +243,7 @@ class Workload:
             data["warnings"],
             data["sdk_lines"],
             stderr,
+            data["burst_at"],
         )
 
     def kill(self) -> None:
@@ -272,7 +284,7 @@ def dropped_query(service: str, signal: str, error_type: str | None = None) -> s
 
 
 def warnings_about(report: Report, noun: str) -> list[dict[str, Any]]:
-    """The drop warnings about one kind of item (``spans``, ``log records``), oldest first."""
+    """The drop warnings about one kind of item (``span``, ``log record``), oldest first."""
     return [w for w in report.warnings if WARNING.match(w["message"])[2] == noun]  # type: ignore[index]
 
 
@@ -345,11 +357,11 @@ def test_exporter_raising_is_swallowed_counted_and_logged_once(faults_stack: Sta
     spans = 2 * len(report.calls)  # the tick span and the chat span of each call
     query = dropped_query(workload.service, "traces", "RuntimeError")
     wait_for(f"{query} == {spans}", lambda: prom_sum(stack, query) == spans, deadline_s=60)
-    warnings = warnings_about(report, "spans")
+    warnings = warnings_about(report, "span")
     # The first drop at once, the rest at shutdown: the run is shorter than the interval.
     assert len(warnings) == 2, report.warnings
     assert all("RuntimeError" in w["message"] for w in warnings)
-    assert warned_total(report, "spans") == spans
+    assert warned_total(report, "span") == spans
     raised = {k: n for k, n in report.sdk_lines.items() if "Exception while exporting" in k}
     assert sum(raised.values()) <= 1, report.sdk_lines
     wait_resumed(stack, workload.service, report, since=0)
@@ -391,7 +403,7 @@ def test_slow_collector_times_out_without_slowing_the_app(faults_stack: Stack) -
     query = dropped_query(workload.service, "traces", "timeout")
     wait_for(f"{query} > 0", lambda: prom_sum(stack, query) > 0, deadline_s=60)
     timed_out = prom_sum(stack, query)
-    assert any("timeout" in w["message"] for w in warnings_about(report, "spans"))
+    assert any("timeout" in w["message"] for w in warnings_about(report, "span"))
     wait_resumed(stack, workload.service, report, since=fast_at + 3)
     note(
         stack,
@@ -433,7 +445,7 @@ def test_collector_restarting_in_a_loop(faults_stack: Stack) -> None:
     note(
         stack,
         f"collector restarted 3 times (3 s down each): {len(report.calls)} calls, 0 exceptions,"
-        f" slowest {ms(slowest)}; {lost} ticks not in Jaeger, {warned_total(report, 'spans')}"
+        f" slowest {ms(slowest)}; {lost} ticks not in Jaeger, {warned_total(report, 'span')}"
         " spans counted as dropped; everything after the last restart arrived",
     )
 
@@ -454,7 +466,9 @@ def test_collector_down_for_60s(faults_stack: Stack) -> None:
         time.sleep(15)
         down_at = time.time()
         stack.stop("otelcol")
-        time.sleep(OUTAGE_S)
+        time.sleep(OUTAGE_S / 2)
+        (workload.dir / "burst").touch()
+        time.sleep(OUTAGE_S / 2)
         stack.start_collector()
         up_at = time.time()
         time.sleep(12)
@@ -476,10 +490,11 @@ def test_collector_down_for_60s(faults_stack: Stack) -> None:
     # Memory: the queues (2,048 spans, 2,048 log records) bound what is held.
     rss_growth = report.rss_at(up_at) - report.rss_at(down_at)
     assert rss_growth < 64 * 2**20, f"RSS grew {rss_growth / 2**20:.1f} MiB while down"
+    assert report.burst_at is not None and down_at < report.burst_at < up_at
 
     # Every loss counted, and the count itself arrives once the collector is back.
     counted: dict[str, float] = {}
-    for signal, noun in (("traces", "spans"), ("logs", "log records")):
+    for signal, noun in (("traces", "span"), ("logs", "log record")):
         warned = warned_total(report, noun)
         assert warned > 0, (signal, report.warnings)
         query = dropped_query(workload.service, signal)
@@ -489,6 +504,8 @@ def test_collector_down_for_60s(faults_stack: Stack) -> None:
         # One WARNING at the first drop, one per interval after it, one at shutdown at most.
         assert len(warnings_about(report, noun)) <= 2 + OUTAGE_S // WARN_INTERVAL_S
     queue_full = prom_sum(stack, dropped_query(workload.service, "traces", "queue_full"))
+    # The burst overflows the queue: at most the queue and one batch in flight are kept.
+    assert queue_full >= BURST_SPANS - 2048 - 512, queue_full
     failed = counted["traces"] - queue_full
     sdk_total = sum(report.sdk_lines.values())
     assert sdk_total <= 20, report.sdk_lines  # once per message per minute, not per batch
@@ -498,7 +515,8 @@ def test_collector_down_for_60s(faults_stack: Stack) -> None:
     note(
         stack,
         f"collector down {OUTAGE_S:.0f} s: {len(report.calls)} calls"
-        f" ({len(down)} while down), 0 exceptions; p50/p99 {ms(p50_up)}/{ms(p99_up)} up vs"
+        f" ({len(down)} while down) and a burst of {BURST_SPANS} spans, 0 exceptions;"
+        f" p50/p99 {ms(p50_up)}/{ms(p99_up)} up vs"
         f" {ms(p50_down)}/{ms(p99_down)} down; RSS +{rss_growth / 2**20:.1f} MiB while down;"
         f" {counted['traces']:.0f} spans dropped ({queue_full:.0f} queue_full,"
         f" {failed:.0f} failed exports), {counted['logs']:.0f} log records dropped;"

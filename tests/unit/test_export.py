@@ -291,7 +291,7 @@ def test_report_logs_once_per_interval_with_the_count_since_the_last(
     assert len(messages) == 3
     report.dropped("logs", "timeout", 1)
     report.flush()
-    assert warnings_of(caplog)[3].startswith("otel-llm: 1 log records dropped in the last 51 s")
+    assert warnings_of(caplog)[3].startswith("otel-llm: 1 log record dropped in the last 51 s")
     report.flush()  # nothing pending: nothing logged
     assert len(warnings_of(caplog)) == 4
     assert dropped(otel_capture, "traces", "queue_full") == 8
@@ -320,7 +320,7 @@ def test_a_drop_caused_by_the_warning_itself_is_kept_for_the_next_summary(
     messages = warnings_of(caplog)
     assert len(messages) == 2, messages
     assert messages[0].startswith("otel-llm: 10 log records dropped")
-    assert messages[1].startswith("otel-llm: 1 log records dropped")
+    assert messages[1].startswith("otel-llm: 1 log record dropped")
     assert dropped(otel_capture, "logs", semconv.ERROR_QUEUE_FULL) == 12
 
 
