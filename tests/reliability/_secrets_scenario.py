@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,12 +147,13 @@ def run(secrets: list[Secret]) -> int:
     # a provider error that echoes the key the client sent, and the whole corpus
     body = {"error": {"message": f"Incorrect API key provided: {key}. Context: {joined}",
                       "type": "invalid_request_error", "code": "invalid_api_key"}}  # fmt: skip
-    for failing in (
+    rejecting: list[Callable[[], Any]] = [
         lambda: _openai(_respond(401, body), key, "https://api.openai.com/v1")
         .chat.completions.create(model="gpt-4o-mini", messages=messages[:1]),
         lambda: _anthropic(_respond(401, body), key)
         .messages.create(model="claude-3-5-sonnet-20241022", max_tokens=8, messages=messages[:1]),
-    ):  # fmt: skip
+    ]  # fmt: skip
+    for failing in rejecting:
         try:
             failing()
         except Exception as exc:
