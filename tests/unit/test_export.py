@@ -331,17 +331,20 @@ def test_interval_must_be_positive() -> None:
 
 
 @pytest.mark.parametrize(
-    ("collector", "error_type", "sdk_line"),
+    ("protocol", "collector", "error_type", "sdk_line"),
     [
-        ("closed", "ConnectionError", "Failed to export spans batch"),
-        ("silent", semconv.ERROR_TIMEOUT, "Failed to export spans batch due to timeout"),
+        ("http/protobuf", "closed", "ConnectionError", "Failed to export spans batch"),
+        ("http/protobuf", "silent", semconv.ERROR_TIMEOUT, "Failed to export spans batch due"),
+        ("grpc", "closed", "UNAVAILABLE", "Failed to export traces to"),
+        ("grpc", "silent", semconv.ERROR_TIMEOUT, "Failed to export traces to"),
     ],
 )
 def test_configure_failing_collector_one_warning_and_quiet_sdk_logs(
-    collector: str, error_type: str, sdk_line: str
+    protocol: str, collector: str, error_type: str, sdk_line: str
 ) -> None:
-    """configure() against a closed port or a collector that never answers: the app runs,
-    the drops are classified, otel-llm warns once plus once at shutdown, SDK lines once."""
+    """configure() against a closed port or a collector that never answers, over OTLP/HTTP
+    and gRPC: the app runs, the drops are classified, otel-llm warns once plus once at
+    shutdown, each SDK log line appears once."""
     result = run_python(
         f"""
         import json, socket
@@ -355,7 +358,7 @@ def test_configure_failing_collector_one_warning_and_quiet_sdk_logs(
         tel = otel_llm.configure(
             service_name="failing", traces_exporter="otlp", metrics_exporter="none",
             logs_exporter="none", otlp_endpoint=f"http://127.0.0.1:{{port}}",
-            otlp_protocol="http/protobuf", logging=False,
+            otlp_protocol={protocol!r}, logging=False,
         )
         tracer = trace.get_tracer("t")
         for batch in range(3):
