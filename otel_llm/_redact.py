@@ -1,11 +1,13 @@
-"""Redaction: secrets never leave the process, in logs, span attributes or span events.
+"""Redaction: secrets never leave the process, in logs, spans or metric labels.
 
-A :class:`Redactor` replaces secret-shaped text (API keys, bearer tokens, JWTs, passwords
-in URLs, ``password=...`` pairs, plus user patterns) and whole values of secret-named
-fields with ``[REDACTED]``. Logs are redacted inside the logging pipeline, before they are
-rendered or exported. Spans and SDK log records are read-only once finished, so
-:func:`wrap_span_exporter` and :func:`wrap_log_exporter` hand redacted copies to the real
-exporter on the export path; records without secrets pass through untouched.
+A :class:`Redactor` replaces secret-shaped text (vendor API keys and tokens, bearer and
+basic credentials, JWTs, PEM private keys, passwords in URLs, ``password=...`` pairs, plus
+user patterns) and whole values of secret-named fields with ``[REDACTED]``. Logs are
+redacted inside the logging pipeline, before they are rendered or exported. Spans and SDK
+log records are read-only once finished, so :func:`wrap_span_exporter` and
+:func:`wrap_log_exporter` hand redacted copies to the real exporter on the export path;
+records without secrets pass through untouched. Metric labels a caller fills (model names,
+dimensions) go through :func:`safe_label` when they are made.
 """
 
 from __future__ import annotations
