@@ -301,8 +301,9 @@ def _otlp_kwargs(settings: Settings, signal: str) -> dict[str, Any]:
     return kwargs
 
 
-def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, int]]:
-    exporters: list[tuple[SpanExporter, int]] = []
+def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, int | None]]:
+    """The span exporters and their batch delay (None: OTEL_BSP_SCHEDULE_DELAY, default 5 s)."""
+    exporters: list[tuple[SpanExporter, int | None]] = []
     for name in settings.traces_exporters:
         if name == "otlp":
             if settings.otlp_protocol == "http/protobuf":
@@ -313,13 +314,13 @@ def _span_exporters(settings: Settings) -> list[tuple[SpanExporter, int]]:
                 http_exporter = HttpSpanExporter(
                     **_otlp_kwargs(settings, "traces"), session=own_connections("traces")
                 )
-                exporters.append((http_exporter, 5000))
+                exporters.append((http_exporter, None))
             else:
                 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
                     OTLPSpanExporter as GrpcSpanExporter,
                 )
 
-                exporters.append((GrpcSpanExporter(**_otlp_kwargs(settings, "traces")), 5000))
+                exporters.append((GrpcSpanExporter(**_otlp_kwargs(settings, "traces")), None))
         elif name == "console":
             from ._console import ConsoleTreeSpanExporter
 
@@ -414,13 +415,12 @@ def _build(settings: Settings, arguments: Mapping[str, Any], redactor: Redactor)
     else:
         tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings))
         for exporter, delay in _span_exporters(settings):
-            # Bounded queue, export on the processor's own thread: never on the caller's;
-            # secrets are redacted on the way to every exporter.
+            # Bounded queue (OTEL_BSP_MAX_QUEUE_SIZE, default 2048), export on the processor's
+            # own thread, never on the caller's; secrets are redacted on the way to every
+            # exporter.
             tracer_provider.add_span_processor(
                 BatchSpanProcessor(
-                    wrap_span_exporter(exporter, redactor),
-                    max_queue_size=2048,
-                    schedule_delay_millis=delay,
+                    wrap_span_exporter(exporter, redactor), schedule_delay_millis=delay
                 )
             )
         trace.set_tracer_provider(tracer_provider)
@@ -446,9 +446,7 @@ def _build(settings: Settings, arguments: Mapping[str, Any], redactor: Redactor)
         logger_provider = LoggerProvider(resource=resource)
         for log_exporter in _log_exporters(settings):
             logger_provider.add_log_record_processor(
-                BatchLogRecordProcessor(
-                    wrap_log_exporter(log_exporter, redactor), max_queue_size=2048
-                )
+                BatchLogRecordProcessor(wrap_log_exporter(log_exporter, redactor))
             )
         _logs.set_logger_provider(logger_provider)
         owned.add("logs")

@@ -49,6 +49,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from . import semconv
+from ._fork import fork_safe_lock
 from ._runtime import RT, report_error
 
 __all__ = ["REPORT", "DropReport", "quiet_sdk_export_logs", "watch"]
@@ -93,7 +94,7 @@ class DropReport:
             raise ValueError(f"interval_s must be positive, got {interval_s!r}")
         self._interval_s = interval_s
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
         self._pending: dict[str, Counter[str]] = {}
         self._last: dict[str, float] = {}
         self._started = clock()
@@ -424,7 +425,7 @@ class _OncePerInterval(logging.Filter):
         super().__init__()
         self._interval_s = interval_s
         self._seen: dict[tuple[int, str], float] = {}
-        self._lock = threading.Lock()
+        self._lock = fork_safe_lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = (record.levelno, str(record.msg))

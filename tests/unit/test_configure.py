@@ -201,6 +201,37 @@ def test_unreachable_endpoint_never_blocks_the_app() -> None:
     assert float(proc.stdout.strip()) < 5, "export must not run on the caller's thread"
 
 
+def test_batch_queue_settings_come_from_the_standard_variables() -> None:
+    """OTEL_BSP_* / OTEL_BLRP_* size configure()'s own batch processors (the SDK defaults,
+    2048 and 5 s, when unset); only the console tree keeps its short delay."""
+    show = """
+        from opentelemetry import _logs, trace
+        import otel_llm
+        otel_llm.configure(otlp_endpoint="http://127.0.0.1:9", otlp_protocol="http/protobuf",
+                           logging=False, traces_exporter=["otlp", "console"],
+                           logs_exporter="otlp", metrics_exporter="none")
+        spans = trace.get_tracer_provider()._active_span_processor._span_processors
+        logs = _logs.get_logger_provider()._multi_log_record_processor._log_record_processors
+        for p in (*spans, *logs):
+            b = getattr(p, "_batch_processor", None)
+            if b is not None:
+                print(b._max_queue_size, int(b._schedule_delay_millis))
+        """
+    tuned = run_python(
+        show,
+        env={
+            "OTEL_BSP_MAX_QUEUE_SIZE": "100000",
+            "OTEL_BSP_SCHEDULE_DELAY": "1000",
+            "OTEL_BLRP_MAX_QUEUE_SIZE": "50000",
+        },
+    )
+    assert tuned.returncode == 0, tuned.stderr
+    assert tuned.stdout.split("\n")[:3] == ["100000 1000", "100000 200", "50000 1000"]
+    default = run_python(show)
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.split("\n")[:3] == ["2048 5000", "2048 200", "2048 1000"]
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "allowed"),
     [
