@@ -13,22 +13,14 @@ exceptions, log messages and fields, URLs, user span attributes and a model name
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, InMemoryLogRecordExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -37,6 +29,7 @@ from otel_llm import _runtime, semconv
 from otel_llm._logging import setup_logging, teardown_logging
 from otel_llm._redact import REDACTED, Redactor, wrap_log_exporter, wrap_span_exporter
 from otel_llm.testing import Capture
+from tests.helpers import Received, otlp_http_receiver
 from tests.reliability import _secrets_scenario
 from tests.reliability.conftest import FIGURES
 from tests.reliability.secrets_corpus import CORPUS, leaks
@@ -125,45 +118,14 @@ def test_in_process_exporters_never_see_a_secret(otel_capture: Capture, instrume
     )
 
 
-class _Received:
-    """OTLP/HTTP request bodies received, per signal path."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[bytes]] = {"/v1/traces": [], "/v1/metrics": [], "/v1/logs": []}
-        self.lock = threading.Lock()
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, _Received]]:
-    """An OTLP/HTTP receiver on 127.0.0.1 keeping the raw (decompressed) bodies."""
-    received = _Received()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            if self.headers.get("content-encoding") == "gzip":
-                body = gzip.decompress(body)
-            with received.lock:
-                received.bodies.setdefault(self.path, []).append(body)
-            self.send_response(200)
-            self.send_header("content-type", "application/x-protobuf")
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+def receiver() -> Iterator[tuple[str, Received]]:
+    """A real OTLP/HTTP receiver on 127.0.0.1 (decoded requests and raw bodies)."""
+    with otlp_http_receiver() as endpoint_and_received:
+        yield endpoint_and_received
 
 
-def test_configured_pipeline_sends_no_secret(receiver: tuple[str, _Received]) -> None:
+def test_configured_pipeline_sends_no_secret(receiver: tuple[str, Received]) -> None:
     """Under configure(): OTLP protobuf bytes (traces, metrics, logs) and the console
     exporters' output hold no secret, though every signal arrived with redacted content."""
     url, received = receiver
@@ -176,20 +138,17 @@ def test_configured_pipeline_sends_no_secret(receiver: tuple[str, _Received]) ->
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stderr.strip().splitlines()[-1])["placements"] > len(CORPUS)
-    bodies = received.bodies
-    traces = [ExportTraceServiceRequest.FromString(b) for b in bodies["/v1/traces"]]
-    metrics = [ExportMetricsServiceRequest.FromString(b) for b in bodies["/v1/metrics"]]
-    logs = [ExportLogsServiceRequest.FromString(b) for b in bodies["/v1/logs"]]
-    spans = [
-        s for r in traces for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans
-    ]
     records = [
-        lr for r in logs for rl in r.resource_logs for sl in rl.scope_logs for lr in sl.log_records
+        lr
+        for r in received.logs
+        for rl in r.resource_logs
+        for sl in rl.scope_logs
+        for lr in sl.log_records
     ]
-    assert len(spans) >= 8
+    assert len(received.span_names()) >= 8
     assert len(records) >= len(CORPUS)
-    assert any(r.resource_metrics for r in metrics)
-    raw = b"\n".join(b for path in bodies.values() for b in path).decode("utf-8", "replace")
+    assert any(r.resource_metrics for r in received.metrics)
+    raw = b"\n".join(received.raw).decode("utf-8", "replace")
     assert leaks(raw) == []
     assert raw.count(REDACTED) >= 5 * len(CORPUS)
     assert "remember this: " in raw
@@ -199,7 +158,7 @@ def test_configured_pipeline_sends_no_secret(receiver: tuple[str, _Received]) ->
     assert "load_settings" in result.stderr
     assert '"severity_text": "INFO"' in result.stdout  # the console log exporter ran
     FIGURES.append(
-        f"secrets: configure() pipeline, {len(spans)} spans and {len(records)} log records "
-        f"over OTLP/HTTP ({sum(len(b) for p in bodies.values() for b in p)} bytes) and the "
+        f"secrets: configure() pipeline, {len(received.span_names())} spans and {len(records)} log "
+        f"records over OTLP/HTTP ({sum(len(b) for b in received.raw)} bytes) and the "
         "console exporters: 0 leaks"
     )
