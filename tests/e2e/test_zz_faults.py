@@ -337,6 +337,15 @@ def wait_resumed(stack: Stack, service: str, report: Report, since: float) -> No
     )
 
 
+def wait_traced(stack: Stack, workload: Workload) -> None:
+    """Wait (90 s at most) until the workload's first traces are in Jaeger."""
+    wait_for(
+        "the workload's first traces in Jaeger",
+        lambda: traced_ticks(stack, workload.service),
+        90,
+    )
+
+
 def test_exporter_raising_is_swallowed_counted_and_logged_once(faults_stack: Stack) -> None:
     """An application's own exporter that raises on every batch: the workload never sees it;
     every span it lost is counted (read back from Prometheus) and logged once per interval;
@@ -344,11 +353,7 @@ def test_exporter_raising_is_swallowed_counted_and_logged_once(faults_stack: Sta
     stack = faults_stack
     workload = Workload(stack, "raising", stack.otlp_http, raising_exporter=True, period_s=0.05)
     try:
-        wait_for(
-            "the workload's first traces in Jaeger",
-            lambda: traced_ticks(stack, workload.service),
-            90,
-        )
+        wait_traced(stack, workload)
         time.sleep(5)
         report = workload.finish()
     finally:
@@ -381,11 +386,7 @@ def test_slow_collector_times_out_without_slowing_the_app(faults_stack: Stack) -
     with DelayingProxy(stack.ports["otlp_http"]) as proxy:
         workload = Workload(stack, "slow", proxy.url, OTEL_EXPORTER_OTLP_TIMEOUT="2")
         try:
-            wait_for(
-                "the workload's first traces in Jaeger",
-                lambda: traced_ticks(stack, workload.service),
-                90,
-            )
+            wait_traced(stack, workload)
             time.sleep(5)
             slow_at = time.time()
             proxy.delay_s = 4.0
@@ -424,11 +425,7 @@ def test_collector_restarting_in_a_loop(faults_stack: Stack) -> None:
     stack = faults_stack
     workload = Workload(stack, "restarts", stack.otlp_http)
     try:
-        wait_for(
-            "the workload's first traces in Jaeger",
-            lambda: traced_ticks(stack, workload.service),
-            90,
-        )
+        wait_traced(stack, workload)
         time.sleep(2)
         for _ in range(3):
             stack.stop("otelcol")
@@ -460,11 +457,7 @@ def test_collector_down_for_60s(faults_stack: Stack) -> None:
     stack = faults_stack
     workload = Workload(stack, "outage", stack.otlp_http)
     try:
-        wait_for(
-            "the workload's first traces in Jaeger",
-            lambda: traced_ticks(stack, workload.service),
-            90,
-        )
+        wait_traced(stack, workload)
         up_from = time.time()
         time.sleep(15)
         down_at = time.time()
